@@ -1,0 +1,1 @@
+//! Read and write Haiku packages (`.hpkg`) and repository indexes (`.hpkr`).

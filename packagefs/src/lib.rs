@@ -1,0 +1,1 @@
+//! The FUSE union file system over `.hpkg` packages. Not yet filled: see issue 3.
