@@ -1,1 +1,32 @@
-//! Read and write Haiku packages (`.hpkg`) and repository indexes (`.hpkr`).
+//! Read and write Haiku packages (`.hpkg`) and repository indexes (`.hpkr`)
+//! exactly as Haiku's tools do (see `spec/hpkg-format.md`).
+//!
+//! - [`Package`] opens a package: [`Package::info`] is its typed metadata,
+//!   [`Package::toc`] a compact index of its entries, and
+//!   [`Package::read_file`] reads file content, decompressing only the 64 KiB
+//!   chunks a read touches, through a pluggable [`ChunkCache`].
+//! - Every parser treats its input as hostile: failures are typed [`Error`]s
+//!   naming the offset, never panics, never allocations sized by unchecked
+//!   fields.
+
+pub mod attr;
+pub mod codec;
+pub mod error;
+pub mod header;
+pub mod heap;
+pub mod ids;
+pub mod info;
+pub mod package;
+pub mod toc;
+pub mod version;
+
+pub use codec::Compression;
+pub use error::{Error, Location, Result};
+pub use heap::{Chunk, ChunkCache, ChunkKey, Heap, NoCache, ReadAt};
+pub use info::{
+    Architecture, GlobalWritableFile, PackageFlags, PackageInfo, Provides, Requirement, User,
+    UserSettingsFile, WritableFileUpdateType,
+};
+pub use package::Package;
+pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
+pub use version::{Operator, Version};

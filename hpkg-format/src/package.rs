@@ -1,0 +1,232 @@
+//! An opened `.hpkg` file: header, heap, metadata and TOC index, and reads of
+//! file and attribute data (spec §3, §5, §10, §11).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zerocopy::FromBytes;
+
+use crate::attr::{Section, SectionKind};
+use crate::error::{Error, Location, Result};
+use crate::header::{self, HpkgHeader, HPKG_HEADER_SIZE, HPKG_MAGIC};
+use crate::heap::{truncated_or_io, ChunkCache, Heap, ReadAt};
+use crate::ids;
+use crate::info::PackageInfo;
+use crate::toc::{Data, EntryId, Toc};
+
+/// An opened package.
+#[derive(Debug)]
+pub struct Package {
+    path: Option<PathBuf>,
+    minor_version: u16,
+    file_size: u64,
+    heap: Heap,
+    info: PackageInfo,
+    toc: Toc,
+}
+
+impl Package {
+    /// Open and index a package file. Errors name the file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Package> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| Error::Io(e).in_file(path))?;
+        let mut pkg = Package::from_source(Arc::new(file)).map_err(|e| e.in_file(path))?;
+        pkg.path = Some(path.to_path_buf());
+        Ok(pkg)
+    }
+
+    /// Index a package from any byte source (a file, a buffer).
+    pub fn from_source(source: Arc<dyn ReadAt>) -> Result<Package> {
+        let file_size = source.len()?;
+        let mut raw = [0u8; HPKG_HEADER_SIZE];
+        let avail = file_size.min(HPKG_HEADER_SIZE as u64) as usize;
+        source
+            .read_exact_at(&mut raw[..avail], 0)
+            .map_err(|e| truncated_or_io(e, "header", 0, HPKG_HEADER_SIZE as u64))?;
+        header::check_magic_version(&raw[..avail], HPKG_MAGIC, "hpkg")?;
+        if avail < HPKG_HEADER_SIZE {
+            return Err(Error::Truncated {
+                what: "header",
+                at: Location::File(0),
+                needed: HPKG_HEADER_SIZE as u64,
+                available: avail as u64,
+            });
+        }
+        let h = HpkgHeader::read_from_bytes(&raw[..])
+            .map_err(|_| Error::BadHeader("unreadable header".into()))?;
+        let geo = header::check_container(
+            header::Container {
+                header_size: h.header_size.get(),
+                total_size: h.total_size.get(),
+                compression: h.heap_compression.get(),
+                compressed: h.heap_size_compressed.get(),
+                uncompressed: h.heap_size_uncompressed.get(),
+                chunk_size: h.heap_chunk_size.get(),
+            },
+            HPKG_HEADER_SIZE,
+            file_size,
+        )?;
+        let minor = h.minor_version.get();
+        let heap = Heap::open(source, geo)?;
+        let size = heap.size();
+
+        let attrs_len = u64::from(h.attributes_length.get());
+        let toc_len = h.toc_length.get();
+        if attrs_len > size {
+            return Err(Error::BadHeader(format!(
+                "package attributes of {attrs_len} bytes exceed the heap of {size}"
+            )));
+        }
+        let attrs_off = size - attrs_len;
+        if toc_len > attrs_off {
+            return Err(Error::BadHeader(format!(
+                "TOC of {toc_len} bytes does not fit before the package attributes at {attrs_off}"
+            )));
+        }
+        for (what, value, limit) in [
+            ("TOC length", toc_len, header::MAX_TOC_LENGTH),
+            (
+                "package attributes length",
+                attrs_len,
+                header::MAX_ATTRIBUTES_LENGTH,
+            ),
+        ] {
+            if value > limit {
+                return Err(Error::LimitExceeded { what, value, limit });
+            }
+        }
+        let toc_off = attrs_off - toc_len;
+
+        // Metadata first (spec §10).
+        let attrs_section = Section::new(
+            heap.read_vec(attrs_off, attrs_len)?,
+            SectionKind::Attributes,
+            u64::from(h.attributes_strings_length.get()),
+            u64::from(h.attributes_strings_count.get()),
+            size,
+            minor,
+        )?;
+        let info = parse_package_attributes(&attrs_section)?;
+
+        let toc_section = Section::new(
+            heap.read_vec(toc_off, toc_len)?,
+            SectionKind::Toc,
+            h.toc_strings_length.get(),
+            h.toc_strings_count.get(),
+            size,
+            minor,
+        )?;
+        let toc = Toc::parse(toc_section)?;
+        Ok(Package {
+            path: None,
+            minor_version: minor,
+            file_size,
+            heap,
+            info,
+            toc,
+        })
+    }
+
+    /// The file this package was opened from.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Minor format version of the file.
+    pub fn minor_version(&self) -> u16 {
+        self.minor_version
+    }
+
+    /// Size of the file in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// The heap.
+    pub fn heap(&self) -> &Heap {
+        &self.heap
+    }
+
+    /// The package metadata.
+    pub fn info(&self) -> &PackageInfo {
+        &self.info
+    }
+
+    /// The archive index.
+    pub fn toc(&self) -> &Toc {
+        &self.toc
+    }
+
+    /// Read payload bytes at `offset` into `buf`; returns how many were read
+    /// (short only at the end of the payload).
+    pub fn read_data(
+        &self,
+        data: Data<'_>,
+        offset: u64,
+        buf: &mut [u8],
+        cache: &dyn ChunkCache,
+    ) -> Result<usize> {
+        let len = data.len();
+        if offset >= len {
+            return Ok(0);
+        }
+        let n = buf.len().min((len - offset) as usize);
+        match data {
+            Data::Inline(bytes) => {
+                buf[..n].copy_from_slice(&bytes[offset as usize..offset as usize + n])
+            }
+            Data::Heap { offset: base, .. } => {
+                self.heap.read_at(base + offset, &mut buf[..n], cache)?
+            }
+        }
+        Ok(n)
+    }
+
+    /// Read the content of regular file `id` at `offset`.
+    pub fn read_file(
+        &self,
+        id: EntryId,
+        offset: u64,
+        buf: &mut [u8],
+        cache: &dyn ChunkCache,
+    ) -> Result<usize> {
+        self.read_data(self.toc.data(id), offset, buf, cache)
+    }
+
+    /// The whole payload in a new buffer. `data` comes from this package's
+    /// TOC, whose parser bounded it by the heap size.
+    pub fn data_to_vec(&self, data: Data<'_>, cache: &dyn ChunkCache) -> Result<Vec<u8>> {
+        match data {
+            Data::Inline(b) => Ok(b.to_vec()),
+            Data::Heap { offset, size } => {
+                let mut out = vec![0u8; size as usize];
+                self.heap.read_at(offset, &mut out, cache)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Parse the package-attributes section of an HPKG.
+fn parse_package_attributes(section: &Section) -> Result<PackageInfo> {
+    let mut info = PackageInfo::default();
+    let mut r = section.reader();
+    while let Some(a) = r.next_attr()? {
+        if a.id == ids::DIR_ENTRY || a.id == ids::PACKAGE {
+            return Err(Error::corrupt(
+                section.loc(a.at),
+                format!(
+                    "attribute {} in the package attributes",
+                    ids::name(a.id).unwrap_or("?")
+                ),
+            ));
+        }
+        info.apply(&mut r, &a)?;
+    }
+    r.expect_end()?;
+    if info.name.is_empty() {
+        return Err(Error::corrupt(section.loc(0), "package has no name"));
+    }
+    Ok(info)
+}
