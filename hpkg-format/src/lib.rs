@@ -10,6 +10,7 @@
 //!   fields.
 
 pub mod attr;
+pub mod bmessage;
 pub mod codec;
 pub mod error;
 pub mod header;
