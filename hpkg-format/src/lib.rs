@@ -18,6 +18,8 @@ pub mod heap;
 pub mod ids;
 pub mod info;
 pub mod package;
+pub mod repo;
+pub mod sniff;
 pub mod toc;
 pub mod version;
 
@@ -29,5 +31,7 @@ pub use info::{
     UserSettingsFile, WritableFileUpdateType,
 };
 pub use package::Package;
+pub use repo::{RepoLicense, Repository, RepositoryInfo};
+pub use sniff::{sniff, FileKind};
 pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
 pub use version::{Operator, Version};
