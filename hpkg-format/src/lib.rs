@@ -17,6 +17,7 @@ pub mod header;
 pub mod heap;
 pub mod ids;
 pub mod info;
+pub mod info_text;
 pub mod package;
 pub mod repo;
 pub mod sniff;
