@@ -10,13 +10,17 @@
 //!   fields.
 
 pub mod attr;
+pub mod bmessage;
 pub mod codec;
 pub mod error;
 pub mod header;
 pub mod heap;
 pub mod ids;
 pub mod info;
+pub mod info_text;
 pub mod package;
+pub mod repo;
+pub mod sniff;
 pub mod toc;
 pub mod version;
 
@@ -28,5 +32,7 @@ pub use info::{
     UserSettingsFile, WritableFileUpdateType,
 };
 pub use package::Package;
+pub use repo::{RepoLicense, Repository, RepositoryInfo};
+pub use sniff::{sniff, FileKind};
 pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
 pub use version::{Operator, Version};
