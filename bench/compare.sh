@@ -44,7 +44,7 @@ if [ ! -f "$root/.built" ]; then
         ver=$(dpkg-deb -f "$deb" Version | sed 's/^[0-9]*://' | tr -c 'A-Za-z0-9.\n' '_')
         cat > "$work/info" <<INFO
 name $name
-version $ver
+version $ver-1
 architecture x86_64
 summary "Debian package $name"
 description "Imported from $(basename "$deb") for the benchmark."
@@ -53,7 +53,7 @@ vendor "Debian"
 copyrights "see /usr/share/doc"
 licenses "various"
 provides {
-	$name = $ver
+	$name = $ver-1
 }
 INFO
         "$pkgctl" create "$tmp" -o "$root/system/packages/$name.hpkg" --info "$work/info" >/dev/null
