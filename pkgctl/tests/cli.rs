@@ -533,3 +533,46 @@ fn extract_never_writes_through_a_symlink_from_the_package() {
         }
     }
 }
+
+#[test]
+fn repositories_list_all_their_packages() {
+    for (file, count, arch) in [
+        ("repo.hpkr", 235, "x86"),
+        ("sample-repo.hpkr", 2333, "x86_64"),
+    ] {
+        let path = fixtures().join("haiku").join(file);
+        let out = pkgctl(&[&"contents", &"--json", &path]);
+        let lines: Vec<Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), count, "{file}");
+        let mut names = std::collections::BTreeSet::new();
+        for p in &lines {
+            let name = p["name"].as_str().unwrap();
+            assert!(!name.is_empty());
+            assert!(names.insert(name.to_string()), "{file}: duplicate {name}");
+            let version = p["version"].as_str().unwrap();
+            assert!(
+                hpkg_format::Version::parse(version).is_ok(),
+                "{file}: {name} {version}"
+            );
+            assert!(["any", "source", arch].contains(&p["architecture"].as_str().unwrap()));
+        }
+        let info: Value =
+            serde_json::from_str(&stdout(&pkgctl(&[&"info", &"--json", &path]))).unwrap();
+        assert_eq!(info["packages"], count);
+        assert_eq!(info["repository"]["name"], "HaikuPorts");
+        assert_eq!(info["repository"]["architecture"], arch);
+        let text = stdout(&pkgctl(&[&"contents", &path]));
+        assert!(
+            text.lines().any(|l| l.starts_with("apr-1.4.6-7-x86\t")),
+            "{file}"
+        );
+    }
+    // A repository is not something to extract.
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = fixtures().join("haiku/repo.hpkr");
+    let out = pkgctl(&[&"extract", &repo, &tmp.path().join("x")]);
+    one_line_failure(&out, &repo);
+}

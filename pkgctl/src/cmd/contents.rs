@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use hpkg_format::{EntryId, EntryKind, Package};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::chunk_cache::RecentChunks;
@@ -67,6 +68,32 @@ pub fn run(args: &Args) -> Result<()> {
                 list_json(&mut out, &pkg, args.sha256)?;
             } else {
                 list_text(&mut out, &pkg)?;
+            }
+        }
+        Input::Repository(repo) => {
+            for p in &repo.packages {
+                if args.json {
+                    #[derive(Serialize)]
+                    struct Line<'a> {
+                        name: &'a str,
+                        version: String,
+                        architecture: &'static str,
+                        summary: &'a str,
+                        checksum: Option<&'a str>,
+                    }
+                    out.json_line(&Line {
+                        name: &p.name,
+                        version: p.version.to_string(),
+                        architecture: p.architecture.name(),
+                        summary: &p.summary,
+                        checksum: p.checksum.as_deref(),
+                    })?;
+                } else {
+                    out.line(format_args!(
+                        "{}-{}-{}\t{}",
+                        p.name, p.version, p.architecture, p.summary
+                    ))?;
+                }
             }
         }
     }

@@ -130,6 +130,45 @@ pub fn run(args: &Args) -> Result<()> {
                 write_info(&mut out, pkg.info())?;
             }
         }
+        Input::Repository(repo) => {
+            if args.json {
+                #[derive(Serialize)]
+                struct Doc<'a> {
+                    repository: &'a hpkg_format::repo::RepositoryInfo,
+                    minor_version: u16,
+                    compression: &'static str,
+                    file_size: u64,
+                    packages: usize,
+                }
+                out.json_pretty(&Doc {
+                    repository: &repo.info,
+                    minor_version: repo.minor_version,
+                    compression: repo.compression.name(),
+                    file_size: repo.file_size,
+                    packages: repo.packages.len(),
+                })?;
+            } else {
+                let i = &repo.info;
+                out.line(format_args!("repository file: {}", args.package.display()))?;
+                out.line(format_args!(
+                    "\tformat: hpkr 2.{}, {}",
+                    repo.minor_version, repo.compression
+                ))?;
+                out.line(format_args!("\tname: {}", i.name))?;
+                out.line(format_args!("\tidentifier: {}", i.identifier))?;
+                if let Some(base) = &i.base_url {
+                    out.line(format_args!("\tbase url: {base}"))?;
+                }
+                out.line(format_args!("\tvendor: {}", i.vendor))?;
+                out.line(format_args!("\tsummary: {}", i.summary))?;
+                out.line(format_args!("\tpriority: {}", i.priority))?;
+                out.line(format_args!("\tarchitecture: {}", i.architecture))?;
+                for l in &i.licenses {
+                    out.line(format_args!("\tlicense: {}", l.name))?;
+                }
+                out.line(format_args!("\tpackages: {}", repo.packages.len()))?;
+            }
+        }
     }
     out.finish()
 }
