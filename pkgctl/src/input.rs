@@ -12,7 +12,7 @@ use crate::error::{CliError, Result};
 #[derive(Debug)]
 pub enum Input {
     /// A package.
-    Package(Package),
+    Package(Box<Package>),
     /// A repository index.
     Repository(Box<Repository>),
 }
@@ -20,7 +20,7 @@ pub enum Input {
 /// Open `path` as whatever kind of file it is.
 pub fn open(path: &Path) -> Result<Input> {
     Ok(match sniff(path)? {
-        FileKind::Package => Input::Package(Package::open(path)?),
+        FileKind::Package => Input::Package(Box::new(Package::open(path)?)),
         FileKind::Repository => Input::Repository(Box::new(Repository::open(path)?)),
     })
 }
@@ -28,7 +28,7 @@ pub fn open(path: &Path) -> Result<Input> {
 /// Open `path`, which must be a package.
 pub fn open_package(path: &Path, command: &str) -> Result<Package> {
     match open(path)? {
-        Input::Package(p) => Ok(p),
+        Input::Package(p) => Ok(*p),
         Input::Repository(_) => Err(CliError::refused(
             path,
             format!("`pkgctl {command}` needs a package (.hpkg), not a repository index"),
