@@ -201,6 +201,10 @@ impl Filesystem for FuseFs {
         Ok(())
     }
 
+    fn destroy(&mut self) {
+        log::info!("unmounted; chunk cache: {:?}", self.fs.cache().stats());
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.fs.lookup(parent.0, name.as_bytes()) {
             Ok(a) => reply.entry(&self.ttl, &file_attr(&a), Generation(0)),

@@ -118,6 +118,11 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
     };
     let mut builder = env_logger::Builder::new();
     builder.filter_level(level);
+    if flags.verbose < 2 {
+        // fuser warns when its own unmount at exit finds the file system
+        // already unmounted by `packagefs unmount`: noise, not news.
+        builder.filter_module("fuser::session", log::LevelFilter::Error);
+    }
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }

@@ -83,21 +83,25 @@ pub struct MemoryUse {
     pub toc_table_bytes: usize,
     /// Bytes of the union tree (nodes and shadow records).
     pub tree_bytes: usize,
+    /// Bytes per package, whatever its size: the package record with its
+    /// metadata, and the heap's chunk table (an estimate).
+    pub package_bytes: usize,
 }
 
 impl MemoryUse {
     /// Total bytes.
     pub fn total(&self) -> usize {
-        self.toc_bytes + self.tree_bytes
+        self.toc_bytes + self.tree_bytes + self.package_bytes
     }
 
-    /// Total bytes per TOC entry.
+    /// Bytes per TOC entry of the TOC indexes and the union tree (the cost
+    /// that grows with the number of files).
     pub fn bytes_per_entry(&self) -> f64 {
-        self.total() as f64 / self.entries.max(1) as f64
+        (self.toc_bytes + self.tree_bytes) as f64 / self.entries.max(1) as f64
     }
 
-    /// Bytes per TOC entry without the TOC section buffers (names and other
-    /// strings): the fixed cost of an entry.
+    /// Like [`MemoryUse::bytes_per_entry`] without the TOC section buffers
+    /// (names and other strings): the fixed cost of an entry.
     pub fn fixed_bytes_per_entry(&self) -> f64 {
         (self.toc_table_bytes + self.tree_bytes) as f64 / self.entries.max(1) as f64
     }
@@ -108,14 +112,16 @@ impl std::fmt::Display for MemoryUse {
         write!(
             f,
             "{} packages, {} entries, {} nodes: {} bytes of TOC index + {} bytes of union tree \
-             = {:.1} bytes/entry ({:.1} without names and other strings)",
+             = {:.1} bytes/entry ({:.1} without names and other strings), \
+             + {} bytes of per-package records",
             self.packages,
             self.entries,
             self.nodes,
             self.toc_bytes,
             self.tree_bytes,
             self.bytes_per_entry(),
-            self.fixed_bytes_per_entry()
+            self.fixed_bytes_per_entry(),
+            self.package_bytes,
         )
     }
 }
@@ -247,8 +253,20 @@ impl Tree {
                 .sum(),
             toc_table_bytes,
             tree_bytes: self.nodes.capacity() * std::mem::size_of::<Node>()
-                + self.shadows.capacity() * std::mem::size_of::<Shadow>()
-                + self.packages.capacity() * std::mem::size_of::<MountedPackage>(),
+                + self.shadows.capacity() * std::mem::size_of::<Shadow>(),
+            package_bytes: self
+                .packages
+                .iter()
+                .map(|p| {
+                    let heap = p.package().heap();
+                    let table = if heap.compression() == hpkg_format::Compression::None {
+                        0
+                    } else {
+                        (heap.chunk_count() as usize + 1) * 4
+                    };
+                    std::mem::size_of::<MountedPackage>() + p.label().len() + table
+                })
+                .sum(),
         }
     }
 }
