@@ -287,19 +287,3 @@ fn inodes_are_stable_and_link_counts_are_those_of_a_disk() {
     let distinct: BTreeSet<u64> = a.iter().map(|(_, i)| *i).collect();
     assert_eq!(distinct.len(), a.len(), "inode numbers are unique");
 }
-
-#[test]
-fn unmount_of_something_not_mounted_fails_with_a_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(common::bin())
-        .arg("unmount")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with("packagefs: ") && err.trim().lines().count() == 1,
-        "{err}"
-    );
-}

@@ -160,10 +160,10 @@ impl Mount {
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        if !self.mounted {
+        let p = self.path();
+        if !self.mounted || !is_mounted(&p) {
             return;
         }
-        let p = self.path();
         let ok = Command::new(bin())
             .arg("unmount")
             .arg(&p)
