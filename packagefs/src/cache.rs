@@ -100,17 +100,45 @@ impl ShardedChunkCache {
 
     /// Whether a chunk is cached or being loaded (does not touch the LRU order).
     pub fn contains(&self, key: ChunkKey) -> bool {
-        lock(self.shard(&key)).lru.contains(&key) || lock(&self.in_flight).contains_key(&key)
+        // One lock at a time: `claim` takes the in-flight lock first.
+        let cached = lock(self.shard(&key)).lru.contains(&key);
+        cached || lock(&self.in_flight).contains_key(&key)
     }
 
     /// A cached chunk, or the result of a load in progress; `None` if neither.
     pub fn get_or_join(&self, key: ChunkKey) -> Option<Chunk> {
-        if let Some(c) = self.lookup(key) {
-            return Some(c);
+        match self.claim(key) {
+            Claim::Cached(c) => Some(c),
+            Claim::Loading(l) => l.wait(),
+            Claim::Mine(_) => None,
         }
-        let flight = lock(&self.in_flight).get(&key).cloned()?;
-        self.joined.fetch_add(1, Ordering::Relaxed);
-        wait(&flight)
+    }
+
+    /// Find a chunk, or the load in progress of it, or else take the job of
+    /// loading it: other threads asking for it meanwhile wait for the
+    /// [`ClaimGuard`] to publish it.
+    pub fn claim(&self, key: ChunkKey) -> Claim<'_> {
+        if let Some(c) = self.lookup(key) {
+            return Claim::Cached(c);
+        }
+        let mut map = lock(&self.in_flight);
+        if let Some(f) = map.get(&key) {
+            self.joined.fetch_add(1, Ordering::Relaxed);
+            return Claim::Loading(Loading { flight: f.clone() });
+        }
+        // Inserted while we looked? (A load finishing between the lookup and
+        // taking the map lock inserts before unregistering.)
+        if let Some(c) = lock(self.shard(&key)).lru.get(&key).cloned() {
+            return Claim::Cached(c);
+        }
+        let flight = Arc::new(InFlight::default());
+        map.insert(key, flight.clone());
+        Claim::Mine(ClaimGuard {
+            cache: self,
+            key,
+            flight,
+            result: None,
+        })
     }
 
     /// A cached chunk, or one loaded by `load` and cached; if another thread
@@ -120,56 +148,35 @@ impl ShardedChunkCache {
         key: ChunkKey,
         load: impl FnOnce() -> Result<Chunk, E>,
     ) -> Result<Chunk, E> {
-        if let Some(c) = self.lookup(key) {
-            return Ok(c);
-        }
-        let (flight, leader) = {
-            let mut map = lock(&self.in_flight);
-            match map.get(&key) {
-                Some(f) => (f.clone(), false),
+        match self.claim(key) {
+            Claim::Cached(c) => Ok(c),
+            Claim::Loading(l) => match l.wait() {
+                Some(c) => Ok(c),
+                // The other load failed or was not shared: load ourselves.
                 None => {
-                    let f = Arc::new(InFlight::default());
-                    map.insert(key, f.clone());
-                    (f, true)
+                    let c = load()?;
+                    self.insert(key, c.clone());
+                    Ok(c)
                 }
-            }
-        };
-        if !leader {
-            self.joined.fetch_add(1, Ordering::Relaxed);
-            if let Some(c) = wait(&flight) {
-                return Ok(c);
-            }
-            // The leader failed: try once more ourselves, without dedup.
-            let c = load()?;
-            self.insert(key, c.clone());
-            return Ok(c);
-        }
-        // Publishes the result (or a failure) and unregisters the load even
-        // if `load` panics.
-        struct Finish<'a> {
-            cache: &'a ShardedChunkCache,
-            key: ChunkKey,
-            flight: Arc<InFlight>,
-            result: Option<Chunk>,
-        }
-        impl Drop for Finish<'_> {
-            fn drop(&mut self) {
-                lock(&self.cache.in_flight).remove(&self.key);
-                *lock(&self.flight.result) = Some(self.result.take());
-                self.flight.ready.notify_all();
+            },
+            Claim::Mine(guard) => {
+                let c = load()?;
+                guard.publish(c.clone(), true);
+                Ok(c)
             }
         }
-        let mut finish = Finish {
-            cache: self,
-            key,
-            flight,
-            result: None,
-        };
-        let c = load()?;
-        self.insert(key, c.clone());
-        finish.result = Some(c.clone());
-        drop(finish);
-        Ok(c)
+    }
+
+    /// Load a chunk into the cache unless it is there or being loaded.
+    pub fn load_if_absent<E>(
+        &self,
+        key: ChunkKey,
+        load: impl FnOnce() -> Result<Chunk, E>,
+    ) -> Result<(), E> {
+        if let Claim::Mine(guard) = self.claim(key) {
+            guard.publish(load()?, true);
+        }
+        Ok(())
     }
 
     fn lookup(&self, key: ChunkKey) -> Option<Chunk> {
@@ -198,16 +205,63 @@ impl ShardedChunkCache {
     }
 }
 
-fn wait(flight: &InFlight) -> Option<Chunk> {
-    let mut result = lock(&flight.result);
-    loop {
-        if let Some(r) = result.as_ref() {
-            return r.clone();
+/// What [`ShardedChunkCache::claim`] found.
+pub enum Claim<'a> {
+    /// The chunk was cached.
+    Cached(Chunk),
+    /// Another thread is loading it.
+    Loading(Loading),
+    /// Nobody has it: the caller loads it and publishes it with the guard.
+    Mine(ClaimGuard<'a>),
+}
+
+/// A load in progress by another thread.
+pub struct Loading {
+    flight: Arc<InFlight>,
+}
+
+impl Loading {
+    /// Wait for the load: the chunk, or `None` if the loader failed or did
+    /// not share it.
+    pub fn wait(self) -> Option<Chunk> {
+        let mut result = lock(&self.flight.result);
+        loop {
+            if let Some(r) = result.as_ref() {
+                return r.clone();
+            }
+            result = self
+                .flight
+                .ready
+                .wait(result)
+                .unwrap_or_else(PoisonError::into_inner);
         }
-        result = flight
-            .ready
-            .wait(result)
-            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// The duty to load a chunk. Dropping it without publishing (an error, a
+/// panic) wakes the waiters with nothing, and they load it themselves.
+pub struct ClaimGuard<'a> {
+    cache: &'a ShardedChunkCache,
+    key: ChunkKey,
+    flight: Arc<InFlight>,
+    result: Option<Chunk>,
+}
+
+impl ClaimGuard<'_> {
+    /// Hand the loaded chunk to the waiters, and to the cache if `keep`.
+    pub fn publish(mut self, chunk: Chunk, keep: bool) {
+        if keep {
+            self.cache.insert(self.key, chunk.clone());
+        }
+        self.result = Some(chunk);
+    }
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.cache.in_flight).remove(&self.key);
+        *lock(&self.flight.result) = Some(self.result.take());
+        self.flight.ready.notify_all();
     }
 }
 
@@ -305,5 +359,37 @@ mod tests {
             .get_or_load(key(3), || Ok::<_, ()>(chunk(4, 3)))
             .unwrap();
         assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn a_claim_is_shared_with_waiters_or_released_empty() {
+        let cache = ShardedChunkCache::new(1 << 20);
+        let Claim::Mine(guard) = cache.claim(key(9)) else {
+            panic!("first claim is ours")
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cache_ref = &cache;
+        std::thread::scope(|s| {
+            let waiter = s.spawn(move || match cache_ref.claim(key(9)) {
+                Claim::Loading(l) => {
+                    tx.send(()).unwrap();
+                    l.wait()
+                }
+                _ => panic!("second claim must wait"),
+            });
+            rx.recv().unwrap();
+            guard.publish(chunk(5, 9), false);
+            assert_eq!(waiter.join().unwrap().unwrap().len(), 5);
+        });
+        // Not kept: the next claim is ours again; dropping it releases empty.
+        let Claim::Mine(guard) = cache.claim(key(9)) else {
+            panic!("not cached")
+        };
+        drop(guard);
+        assert!(!cache.contains(key(9)));
+        assert!(cache
+            .load_if_absent(key(9), || Ok::<_, ()>(chunk(3, 9)))
+            .is_ok());
+        assert!(matches!(cache.claim(key(9)), Claim::Cached(c) if c.len() == 3));
     }
 }

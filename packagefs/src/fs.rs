@@ -12,13 +12,14 @@
 //! one attribute) are left out of the list, and reading one by name fails
 //! with `E2BIG`. The root directory has no attributes.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use hpkg_format::heap::CHUNK_SIZE;
 use hpkg_format::{ChunkKey, Data, EntryKind, NoCache};
 
-use crate::cache::ShardedChunkCache;
+use crate::cache::{Claim, ShardedChunkCache};
 use crate::package::MountedPackage;
 use crate::prefetch::Prefetcher;
 use crate::tree::{NodeRef, Tree};
@@ -34,8 +35,10 @@ pub const BLOCK_SIZE: u32 = 1 << 17;
 
 /// Reads at least this long that end near a chunk boundary trigger read-ahead.
 const PREFETCH_MIN_READ: usize = 32 << 10;
-/// Chunks prefetched at most per read.
+/// Chunks prefetched at most after a read.
 const PREFETCH_MAX_CHUNKS: u64 = 4;
+/// Chunks of one read handed to the workers at most.
+const FAN_OUT_MAX_CHUNKS: u64 = 32;
 
 /// Why an operation failed; each maps to one errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -148,7 +151,10 @@ impl Default for FsConfig {
     fn default() -> FsConfig {
         FsConfig {
             cache_size: crate::cache::DEFAULT_CAPACITY,
-            prefetch_threads: 2,
+            prefetch_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(2, 8),
         }
     }
 }
@@ -330,7 +336,8 @@ impl PackageFs {
                 buf.copy_from_slice(src);
             }
             Data::Heap { offset: base, size } => {
-                self.read_heap(mp, base, size, offset, &mut buf)
+                let shared = self.fan_out(pkg, mp, base + offset, n);
+                self.read_heap(mp, base, size, offset, &mut buf, shared)
                     .map_err(|e| {
                         mp.report_read_error(
                             &format!("{} at {offset}", String::from_utf8_lossy(&node.path())),
@@ -344,15 +351,35 @@ impl PackageFs {
         Ok(buf)
     }
 
+    /// Hand the chunks of a read of `len` heap bytes at `start` after its
+    /// first one to the prefetch workers; returns their index range.
+    fn fan_out(&self, pkg: usize, mp: &MountedPackage, start: u64, len: usize) -> Range<u64> {
+        let (Some(prefetcher), Some(last_byte)) =
+            (&self.prefetcher, (start + len as u64).checked_sub(1))
+        else {
+            return 0..0;
+        };
+        let chunk = CHUNK_SIZE as u64;
+        let first = start / chunk + 1;
+        let end = (last_byte / chunk + 1)
+            .min(first + FAN_OUT_MAX_CHUNKS)
+            .min(mp.package().heap().chunk_count());
+        for index in first..end {
+            prefetcher.request(&self.tree, pkg, index);
+        }
+        first..end.max(first)
+    }
+
     /// Fill `out` from the file whose data is `base..base + size` in the
     /// uncompressed heap, starting `offset` bytes into it.
     ///
     /// Stored (raw) chunks are read straight from the package file. A
     /// compressed chunk the read covers whole is taken from the cache (or a
     /// load in progress) when there, and otherwise decompressed straight
-    /// into `out` without being cached: the kernel's page cache keeps it. A
-    /// chunk read in part goes through the cache, so files sharing a chunk
-    /// decompress it once.
+    /// into `out` and not cached (the kernel's page cache keeps it), unless
+    /// it is one of the `shared` chunks handed to the prefetch workers: then
+    /// it is cached so that the worker skips it. A chunk read in part goes
+    /// through the cache, so files sharing a chunk decompress it once.
     fn read_heap(
         &self,
         mp: &MountedPackage,
@@ -360,6 +387,7 @@ impl PackageFs {
         size: u64,
         offset: u64,
         out: &mut [u8],
+        shared: Range<u64>,
     ) -> Result<(), hpkg_format::Error> {
         let heap = mp.package().heap();
         let chunk = CHUNK_SIZE as u64;
@@ -397,9 +425,19 @@ impl PackageFs {
             if heap.is_raw(index) {
                 heap.read_at(pos, dst, &NoCache)?;
             } else if n == chunk_len {
-                match self.cache.get_or_join(key) {
-                    Some(c) if c.len() == n => dst.copy_from_slice(&c),
-                    _ => heap.decompress_chunk(index, dst)?,
+                match self.cache.claim(key) {
+                    Claim::Cached(c) if c.len() == n => dst.copy_from_slice(&c),
+                    Claim::Cached(_) => heap.decompress_chunk(index, dst)?,
+                    Claim::Loading(l) => match l.wait() {
+                        Some(c) if c.len() == n => dst.copy_from_slice(&c),
+                        _ => heap.decompress_chunk(index, dst)?,
+                    },
+                    Claim::Mine(guard) => {
+                        heap.decompress_chunk(index, dst)?;
+                        if shared.contains(&index) {
+                            guard.publish(Arc::from(&*dst), true);
+                        }
+                    }
                 }
             } else {
                 let c = self

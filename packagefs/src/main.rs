@@ -74,6 +74,9 @@ struct MountFlags {
     /// Threads serving requests.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Kernel read-ahead in KiB (as root; 0: keep the kernel's 128 KiB).
+    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    read_ahead_kb: u32,
     /// More log output (-v: info, with index memory use; -vv: debug).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
@@ -165,6 +168,13 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
             }
         };
     log::info!("mounted at {}", mountpoint.display());
+    if flags.read_ahead_kb > 0 {
+        if let Err(e) = std::fs::canonicalize(mountpoint)
+            .and_then(|m| fuse::set_read_ahead(&m, flags.read_ahead_kb))
+        {
+            log::debug!("read-ahead left at the kernel's default: {e}");
+        }
+    }
     readiness.ready();
     // Keep no directory busy.
     let _ = std::env::set_current_dir("/");

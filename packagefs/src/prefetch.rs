@@ -2,6 +2,11 @@
 //! compressed chunks are decompressed into the chunk cache by background
 //! workers while the kernel is still busy with the current reply.
 //!
+//! A read spanning several compressed chunks also hands all but its first
+//! chunk to the workers, so they decompress in parallel while the reader
+//! does the first (it then takes the others from the cache, waits for one
+//! in progress, or does one not yet started itself).
+//!
 //! Requests go through a small bounded queue and are dropped when it is
 //! full: prefetching is a hint, never a reason to block a reader.
 
@@ -14,7 +19,7 @@ use crate::cache::ShardedChunkCache;
 use crate::tree::Tree;
 
 /// Pending requests at most.
-const QUEUE: usize = 64;
+const QUEUE: usize = 128;
 
 struct Job {
     tree: Arc<Tree>,
@@ -89,7 +94,7 @@ fn worker(rx: &Mutex<Receiver<Job>>, cache: &ShardedChunkCache) {
             index: job.chunk,
         };
         // Errors are reported by the read that needs the chunk.
-        if let Err(e) = cache.get_or_load(key, || heap.chunk(job.chunk, &NoCache)) {
+        if let Err(e) = cache.load_if_absent(key, || heap.chunk(job.chunk, &NoCache)) {
             log::debug!(
                 "prefetch of chunk {} of {}: {e}",
                 job.chunk,
