@@ -5,9 +5,9 @@
 //!
 //! Extended attributes: each Haiku file attribute of a file or directory is
 //! `user.<name>`; `user.packagefs.package` names the providing package as
-//! `<name>-<version> (<layer>)` (for a merged directory: the package whose
-//! directory won, i.e. the highest-priority one; for a package file mounted
-//! on its own: `<name>-<version>`). Linux allows no `user.*` attributes on
+//! `<name>-<version> (<layer>)` (for a merged directory: the lowest-priority
+//! package of the merge, whose directory also gives its mode and owner; for
+//! a package file mounted on its own: `<name>-<version>`). Linux allows no `user.*` attributes on
 //! symlinks, so symlinks list none. Values over 64 KiB (Linux's limit for
 //! one attribute) are left out of the list, and reading one by name fails
 //! with `E2BIG`. The root directory has no attributes.

@@ -105,12 +105,16 @@ fn the_higher_layer_hides_files_and_merges_directories() {
         assert!(s.hidden.label().ends_with("(system)"));
         assert!(s.shown.label().ends_with("(user)"));
     }
-    // Every node comes from the user layer; the tree is no bigger than one
-    // package's.
+    // Files and symlinks come from the user layer, merged directories keep
+    // the system layer's metadata; the tree is no bigger than one package's.
     assert_eq!(t.len(), toc.len());
     for ino in 2..=t.len() as u64 {
         let node = t.node(ino).unwrap();
-        assert!(node.package().unwrap().label().ends_with("(user)"));
+        let want = match node.kind() {
+            EntryKind::Directory => "(system)",
+            _ => "(user)",
+        };
+        assert!(node.package().unwrap().label().ends_with(want));
     }
     let m = t.memory();
     assert_eq!(m.entries, 2 * toc.len());

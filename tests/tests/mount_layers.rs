@@ -1,8 +1,9 @@
 //! A package root with three layers, built from the golden packages: the
 //! mounted tree is the union of their listings, the higher layer (and inside
-//! a layer the later file name) winning every shared path, directories
-//! merged; nodes of the user layer belong to the owner of `user/packages`;
-//! `user.packagefs.package` names the providing package and layer.
+//! a layer the later file name) winning every shared file path, directories
+//! merged and shown as the lowest package has them; nodes of the user layer
+//! belong to the owner of `user/packages`; `user.packagefs.package` names
+//! the providing package and layer.
 
 mod common;
 
@@ -64,6 +65,9 @@ fn model(layers: &[&str]) -> BTreeMap<String, (Value, usize)> {
                     old["type"], entry["type"],
                     "{path}: type clash in the fixtures"
                 );
+                if entry["type"] == "dir" {
+                    continue; // merged: the lower directory stays
+                }
             }
             union.insert(path, (entry, i));
         }

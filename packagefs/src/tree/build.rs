@@ -10,6 +10,11 @@
 //! there down is hidden (a file hides every lower node, a directory hides
 //! lower files). Every hidden node is recorded as a [`Shadow`].
 //!
+//! A file or symlink node is the winner's. A merged directory shows the
+//! metadata (mode, owner, times, attributes, `user.packagefs.package`) of
+//! the *lowest* directory of its stack: a package of a higher layer adds
+//! entries to a system directory but cannot change who owns it or its mode.
+//!
 //! Breadth-first order keeps the children of one directory contiguous, so a
 //! node only needs the index of its first child and a count.
 
@@ -99,6 +104,12 @@ pub(super) fn build(packages: &[MountedPackage]) -> Result<(Vec<Node>, Vec<Shado
             if winner_is_dir {
                 merged.reverse();
                 merged.push((winner.0, Some(winner.1)));
+                if let (Some(&(p, Some(e))), Some(node)) =
+                    (merged.first(), nodes.get_mut(index as usize))
+                {
+                    node.pkg = p;
+                    node.entry = e;
+                }
                 queue.push_back((index, merged));
             }
         }

@@ -31,7 +31,8 @@ const ROOT_MODE: u16 = 0o755;
 /// One node of the union tree.
 #[derive(Debug, Clone, Copy)]
 struct Node {
-    /// Index of the providing package, or `ROOT_PKG`.
+    /// Index of the providing package (for a merged directory the lowest
+    /// one of the merge), or `ROOT_PKG`.
     pkg: u32,
     /// Entry in that package's TOC.
     entry: EntryId,
