@@ -164,6 +164,16 @@ fn negative_attr() -> FileAttr {
     }
 }
 
+/// Run an operation that decodes package data, turning a panic (a bug)
+/// into EIO with a log line: the request is answered and the serving thread
+/// survives, where an unwinding panic would leave the caller hanging.
+fn guarded<T>(what: &str, op: impl FnOnce() -> Result<T, FsError>) -> Result<T, FsError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)).unwrap_or_else(|_| {
+        log::error!("bug: {what} panicked; answered EIO");
+        Err(FsError::Io)
+    })
+}
+
 /// Reply to a getxattr/listxattr with `value` under the size-probe rules:
 /// size 0 asks for the length, a buffer too small gets `ERANGE`.
 fn reply_xattr(reply: ReplyXattr, size: u32, value: Result<Vec<u8>, FsError>) {
@@ -206,7 +216,7 @@ impl Filesystem for FuseFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.fs.lookup(parent.0, name.as_bytes()) {
+        match guarded("lookup", || self.fs.lookup(parent.0, name.as_bytes())) {
             Ok(a) => reply.entry(&self.ttl, &file_attr(&a), Generation(0)),
             Err(FsError::NotFound) if self.fs.tree().node(parent.0).is_some() => {
                 reply.entry(&self.ttl, &negative_attr(), Generation(0))
@@ -337,7 +347,7 @@ impl Filesystem for FuseFs {
         reply: ReplyData,
     ) {
         log::trace!("read ino {} offset {offset} size {size}", ino.0);
-        match self.fs.read(ino.0, offset, size) {
+        match guarded("read", || self.fs.read(ino.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(e)),
         }
@@ -472,11 +482,13 @@ impl Filesystem for FuseFs {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        reply_xattr(reply, size, self.fs.getxattr(ino.0, name.as_bytes()));
+        let value = guarded("getxattr", || self.fs.getxattr(ino.0, name.as_bytes()));
+        reply_xattr(reply, size, value);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        reply_xattr(reply, size, self.fs.listxattr(ino.0));
+        let names = guarded("listxattr", || self.fs.listxattr(ino.0));
+        reply_xattr(reply, size, names);
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
