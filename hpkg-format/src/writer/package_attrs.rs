@@ -298,15 +298,13 @@ fn requirements(out: &mut Vec<Node>, id: u8, list: &[Requirement]) {
 /// The top-level attribute list of the package-attributes section, in the
 /// order of Haiku's writer (spec §9.6).
 pub(crate) fn attributes(info: &PackageInfo) -> Vec<Node> {
-    let mut out = Vec::new();
-    out.push(Node::string(ids::PACKAGE_NAME, info.name.as_str()));
-    out.push(Node::string(ids::PACKAGE_SUMMARY, info.summary.as_str()));
-    out.push(Node::string(
-        ids::PACKAGE_DESCRIPTION,
-        info.description.as_str(),
-    ));
-    out.push(Node::string(ids::PACKAGE_VENDOR, info.vendor.as_str()));
-    out.push(Node::string(ids::PACKAGE_PACKAGER, info.packager.as_str()));
+    let mut out = vec![
+        Node::string(ids::PACKAGE_NAME, info.name.as_str()),
+        Node::string(ids::PACKAGE_SUMMARY, info.summary.as_str()),
+        Node::string(ids::PACKAGE_DESCRIPTION, info.description.as_str()),
+        Node::string(ids::PACKAGE_VENDOR, info.vendor.as_str()),
+        Node::string(ids::PACKAGE_PACKAGER, info.packager.as_str()),
+    ];
     optional(&mut out, ids::PACKAGE_BASE_PACKAGE, &info.base_package);
     out.push(Node::uint(ids::PACKAGE_FLAGS, u64::from(info.flags.0)));
     out.push(Node::uint(
@@ -407,7 +405,8 @@ mod tests {
 
     #[test]
     fn incomplete_info_is_refused() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut PackageInfo)>)> = vec![
+        type Change = Box<dyn Fn(&mut PackageInfo)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("empty name", Box::new(|i| i.name.clear())),
             ("empty summary", Box::new(|i| i.summary.clear())),
             ("empty description", Box::new(|i| i.description.clear())),
