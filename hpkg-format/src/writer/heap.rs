@@ -4,13 +4,19 @@
 //! is shorter than 64 bytes — both decided by [`codec::compress`]), and the
 //! chunk-size table follows the last chunk.
 //!
-//! Only one chunk is ever held in memory; stored chunks go straight to the
-//! output.
+//! Chunks are independent, so they are compressed on several threads: full
+//! chunks are gathered into a batch of one chunk per thread (at most
+//! [`MAX_THREADS`], so memory stays bounded at a few 64 KiB buffers),
+//! compressed in parallel, and written in order. The output does not depend
+//! on the number of threads.
 
 use std::io::{self, Write};
 
 use crate::codec::{self, Compression};
 use crate::heap::CHUNK_SIZE;
+
+/// Most threads compressing at once.
+pub(crate) const MAX_THREADS: usize = 8;
 
 /// Final sizes of a written heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,33 +27,72 @@ pub(crate) struct HeapSizes {
     pub compressed: u64,
 }
 
+/// One chunk of a batch: its bytes and, once compressed, the stored form.
+#[derive(Debug, Default)]
+struct Slot {
+    raw: Vec<u8>,
+    packed: Vec<u8>,
+    compressed: bool,
+}
+
+impl Slot {
+    fn compress(&mut self, compression: Compression, level: u32) {
+        self.packed.clear();
+        self.compressed = codec::compress(compression, level, &self.raw, &mut self.packed);
+    }
+
+    fn stored(&self) -> &[u8] {
+        if self.compressed {
+            &self.packed
+        } else {
+            &self.raw
+        }
+    }
+}
+
 /// Writes a heap to `out` (positioned where the heap starts).
 #[derive(Debug)]
 pub(crate) struct HeapWriter<W: Write> {
     out: W,
     compression: Compression,
     level: u32,
-    /// Bytes of the chunk being gathered (< 64 KiB between calls).
-    pending: Vec<u8>,
-    /// Compression output buffer, reused.
-    scratch: Vec<u8>,
-    /// Stored size − 1 of every chunk emitted so far.
+    /// Chunks gathered for the next parallel step; all but the last are
+    /// full, the last is the one being filled.
+    batch: Vec<Slot>,
+    /// Chunks per batch (= threads).
+    batch_len: usize,
+    /// Stored size − 1 of every chunk written so far.
     table: Vec<u16>,
-    /// Uncompressed bytes in emitted chunks.
+    /// Uncompressed bytes in written chunks.
     flushed: u64,
-    /// Stored bytes of emitted chunks.
+    /// Stored bytes of written chunks.
     stored: u64,
 }
 
 impl<W: Write> HeapWriter<W> {
-    /// A heap writer with Haiku's 0–9 `level` scale.
+    /// A heap writer with Haiku's 0–9 `level` scale, compressing on as many
+    /// threads as the machine has cores (at most [`MAX_THREADS`]).
     pub fn new(out: W, compression: Compression, level: u32) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_threads(out, compression, level, threads)
+    }
+
+    /// A heap writer compressing on `threads` threads.
+    pub fn with_threads(out: W, compression: Compression, level: u32, threads: usize) -> Self {
+        let batch_len = if compression == Compression::None {
+            1
+        } else {
+            threads.clamp(1, MAX_THREADS)
+        };
         HeapWriter {
             out,
             compression,
             level,
-            pending: Vec::with_capacity(CHUNK_SIZE),
-            scratch: Vec::with_capacity(CHUNK_SIZE),
+            batch: vec![Slot {
+                raw: Vec::with_capacity(CHUNK_SIZE),
+                ..Slot::default()
+            }],
+            batch_len,
             table: Vec::new(),
             flushed: 0,
             stored: 0,
@@ -56,58 +101,62 @@ impl<W: Write> HeapWriter<W> {
 
     /// Current uncompressed size: the heap offset the next byte will get.
     pub fn offset(&self) -> u64 {
-        self.flushed + self.pending.len() as u64
+        self.flushed + self.batch.iter().map(|s| s.raw.len() as u64).sum::<u64>()
     }
 
     /// Append bytes to the heap.
     pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            if self.pending.is_empty() && data.len() >= CHUNK_SIZE {
-                // A whole chunk straight from the caller's buffer.
-                let (chunk, rest) = data.split_at(CHUNK_SIZE);
-                self.emit(chunk)?;
-                data = rest;
+            let Some(slot) = self.batch.last_mut() else {
+                self.batch.push(Slot::default());
                 continue;
-            }
-            let n = (CHUNK_SIZE - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..n]);
-            data = &data[n..];
-            if self.pending.len() == CHUNK_SIZE {
-                let chunk = std::mem::take(&mut self.pending);
-                let result = self.emit(&chunk);
-                self.pending = chunk;
-                self.pending.clear();
-                result?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Store one chunk, compressed if that makes it strictly smaller.
-    fn emit(&mut self, chunk: &[u8]) -> io::Result<()> {
-        debug_assert!(!chunk.is_empty() && chunk.len() <= CHUNK_SIZE);
-        self.scratch.clear();
-        let stored: &[u8] =
-            if codec::compress(self.compression, self.level, chunk, &mut self.scratch) {
-                &self.scratch
-            } else {
-                chunk
             };
-        self.out.write_all(stored)?;
-        // 1 ≤ stored.len() ≤ 65536, so the entry fits in a u16.
-        self.table.push((stored.len() - 1) as u16);
-        self.flushed += chunk.len() as u64;
-        self.stored += stored.len() as u64;
+            let n = (CHUNK_SIZE - slot.raw.len()).min(data.len());
+            slot.raw.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if slot.raw.len() == CHUNK_SIZE {
+                if self.batch.len() >= self.batch_len {
+                    self.flush_batch()?;
+                }
+                self.batch.push(Slot {
+                    raw: Vec::with_capacity(CHUNK_SIZE),
+                    ..Slot::default()
+                });
+            }
+        }
         Ok(())
     }
 
-    /// Emit the last, partial chunk and the chunk-size table; hand back the
-    /// output and the final sizes.
-    pub fn finish(mut self) -> io::Result<(W, HeapSizes)> {
-        if !self.pending.is_empty() {
-            let chunk = std::mem::take(&mut self.pending);
-            self.emit(&chunk)?;
+    /// Compress every non-empty chunk of the batch, in parallel when there
+    /// are several, and write them in order.
+    fn flush_batch(&mut self) -> io::Result<()> {
+        self.batch.retain(|s| !s.raw.is_empty());
+        let (compression, level) = (self.compression, self.level);
+        match self.batch.as_mut_slice() {
+            [] => {}
+            [one] => one.compress(compression, level),
+            [first, rest @ ..] => std::thread::scope(|scope| {
+                for slot in rest.iter_mut() {
+                    scope.spawn(move || slot.compress(compression, level));
+                }
+                first.compress(compression, level);
+            }),
         }
+        for slot in self.batch.drain(..) {
+            let stored = slot.stored();
+            self.out.write_all(stored)?;
+            // 1 ≤ stored.len() ≤ 65536, so the entry fits in a u16.
+            self.table.push((stored.len() - 1) as u16);
+            self.flushed += slot.raw.len() as u64;
+            self.stored += stored.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Write the remaining chunks (the last one partial) and the chunk-size
+    /// table; hand back the output and the final sizes.
+    pub fn finish(mut self) -> io::Result<(W, HeapSizes)> {
+        self.flush_batch()?;
         if self.compression != Compression::None && self.table.len() > 1 {
             let entries = &self.table[..self.table.len() - 1];
             let mut bytes = Vec::with_capacity(entries.len() * 2);
@@ -237,6 +286,28 @@ mod tests {
             data.extend(vec![0u8; 64]);
             let (heap, _, _) = round_trip(c, &[&data]);
             assert!(heap.stored_range(1).1 < 64);
+        }
+    }
+
+    #[test]
+    fn output_does_not_depend_on_threads() {
+        let mut data = text(5 * CHUNK_SIZE + 3);
+        data.extend(noise(3 * CHUNK_SIZE, 11));
+        for c in [Compression::Zlib, Compression::Zstd] {
+            let outs: Vec<(Vec<u8>, HeapSizes)> = [1, 2, 3, 8]
+                .into_iter()
+                .map(|t| {
+                    let mut w = HeapWriter::with_threads(Vec::new(), c, 5, t);
+                    for piece in data.chunks(40_000) {
+                        w.write(piece).unwrap();
+                    }
+                    assert_eq!(w.offset(), data.len() as u64);
+                    w.finish().unwrap()
+                })
+                .collect();
+            for o in &outs[1..] {
+                assert!(o == &outs[0], "{c}: thread count changes the output");
+            }
         }
     }
 
