@@ -723,3 +723,45 @@ fn extract(pkg: &Package, dest: &Path) {
         fs::File::open(&p).unwrap().set_modified(t).unwrap();
     }
 }
+
+#[test]
+fn hard_links_become_files_and_foreign_xattrs_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    fs::create_dir(&root).unwrap();
+    let a = root.join("a.txt");
+    fs::write(&a, b"shared content, longer than eight").unwrap();
+    fs::hard_link(&a, root.join("b.txt")).unwrap();
+    xattr::set(&a, "user.note", b"kept\0").unwrap();
+    // Root can set trusted.* attributes; they have no Haiku counterpart.
+    xattr::set(&a, "trusted.secret", b"dropped").unwrap();
+    let out = tmp.path().join("t.hpkg");
+    let mut warnings = Vec::new();
+    let stats = create_from_dir(
+        &root,
+        &golden_info("minimal"),
+        &out,
+        &WriteOptions::default(),
+        &mut |w| warnings.push(w.to_string()),
+    )
+    .unwrap();
+    assert_eq!((stats.entries, stats.files), (2, 2));
+    // One warning per file name (both names are the same inode).
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("a.txt: ") && warnings[0].contains("trusted.secret"));
+    let pkg = Package::open(&out).unwrap();
+    let toc = pkg.toc();
+    let ids: Vec<_> = toc.children(None).collect();
+    assert_eq!(ids.len(), 2);
+    for id in ids {
+        assert_eq!(toc.entry(id).kind(), EntryKind::File);
+        assert_eq!(
+            pkg.data_to_vec(toc.data(id), &NoCache).unwrap(),
+            b"shared content, longer than eight"
+        );
+        let attrs = toc.attrs(id);
+        assert_eq!(attrs.len(), 1);
+        assert_eq!(toc.attr_name(&attrs[0]), b"note");
+        assert_eq!(attrs[0].type_code(), u32::from_be_bytes(*b"CSTR"));
+    }
+}

@@ -5,7 +5,8 @@
 //! on disk, a range of the old package's heap) and hand it to one encoder.
 //! File contents are streamed one 64 KiB chunk at a time. The package is
 //! written to a temporary file in the destination directory, synced and
-//! renamed over `out`, so `out` is never seen half-written.
+//! renamed over `out`, so `out` is never seen half-written (the new file
+//! has mode 0644; a crash can leave a `.hpkg-*.partial` file beside `out`).
 //!
 //! What a written package looks like:
 //! - header: version 2, minor version 1, chunk size 65536, `reserved1` = 0;

@@ -13,7 +13,9 @@ use super::section::Node;
 /// Refuse metadata Haiku's package builder would refuse (spec §9.6).
 ///
 /// Checked: non-empty name (without `-`, `/`, `=`, `!`, `<`, `>` or
-/// whitespace), summary, description, vendor and packager; a valid version;
+/// whitespace, spec §7 id 15), summary, description, vendor and packager; a
+/// valid version (non-empty major, no micro without minor, none of
+/// `-~<>=!/` or whitespace in a part);
 /// at least one copyright, one license and one `provides`; every versioned
 /// expression well formed; every group of a user declared in `groups`; a
 /// base package that is also required; no NUL byte anywhere.
@@ -123,11 +125,13 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Resolvable names (`provides`, `requires` …) only need to be non-empty:
+/// the format puts no rule on their characters.
 fn check_resolvable_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidInfo(format!("an empty name in {what}")));
     }
-    check_name(&format!("name in {what}"), name)
+    Ok(())
 }
 
 fn check_version(what: &str, v: &Version) -> Result<()> {
