@@ -38,12 +38,13 @@ impl Root {
             ..GcReport::default()
         };
         let layout = &self.layout;
-        let mut newest_first: Vec<u64> = txn.kept.iter().map(|g| g.number).collect();
+        let kept = txn.kept()?;
+        let mut newest_first: Vec<u64> = kept.iter().map(|g| g.number).collect();
         newest_first.sort_unstable_by(|a, b| b.cmp(a));
         let mut keep_set: BTreeSet<u64> = newest_first.iter().take(keep.max(1)).copied().collect();
         keep_set.insert(txn.current.number);
-        keep_set.extend(txn.kept.iter().filter(|g| g.pinned).map(|g| g.number));
-        for g in &txn.kept {
+        keep_set.extend(kept.iter().filter(|g| g.pinned).map(|g| g.number));
+        for g in kept {
             if !keep_set.contains(&g.number) {
                 remove_file(&layout.generation_file(g.number), "gc.remove")?;
                 report.removed_generations.push(g.number);
@@ -52,8 +53,7 @@ impl Root {
         if !report.removed_generations.is_empty() {
             sync_dir(&layout.generations_dir(), "gc.dirsync")?;
         }
-        let referenced: HashSet<Digest> = txn
-            .kept
+        let referenced: HashSet<Digest> = kept
             .iter()
             .filter(|g| keep_set.contains(&g.number))
             .flat_map(|g| g.packages.iter().map(|p| p.hash))

@@ -52,12 +52,27 @@ pub fn generation_file_number(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Numbers of every generation file, ascending (nothing is parsed).
+pub fn numbers(layout: &Layout) -> Result<Vec<u64>> {
+    let mut out: Vec<u64> = list_dir(&layout.generations_dir())?
+        .iter()
+        .filter_map(|(name, _)| generation_file_number(name))
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
 /// Every generation file, by number (ascending), parsed or with its error.
 pub fn scan(layout: &Layout) -> Result<Vec<(u64, Result<Generation>)>> {
+    scan_up_to(layout, u64::MAX)
+}
+
+/// Every generation file numbered up to `max`, parsed or with its error.
+pub fn scan_up_to(layout: &Layout, max: u64) -> Result<Vec<(u64, Result<Generation>)>> {
     let dir = layout.generations_dir();
     let mut out = Vec::new();
     for (name, path) in list_dir(&dir)? {
-        if let Some(n) = generation_file_number(&name) {
+        if let Some(n) = generation_file_number(&name).filter(|n| *n <= max) {
             let parsed = read_list(&path).and_then(|g| {
                 if g.number == n {
                     Ok(g)

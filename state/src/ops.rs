@@ -330,7 +330,7 @@ impl Root {
             });
         }
         let goal = txn
-            .kept_generation(n)
+            .kept_generation(n)?
             .cloned()
             .ok_or(Error::NoSuchGeneration(n))?;
         let mut temps = Vec::new();
@@ -394,7 +394,7 @@ impl Root {
             }
             let store = layout.store_file(&t.hash);
             if exists(&store)? {
-                if self.sole_reference(txn, goal, t) {
+                if self.sole_reference(txn, goal, t)? {
                     plan.steps.push(Step::PlaceFromStore {
                         layer: t.layer,
                         name: t.file_name.clone(),
@@ -434,14 +434,15 @@ impl Root {
     /// Whether `t` of the new set `goal` is the only user of its content
     /// among the kept generations and the new one (so the store file can be
     /// renamed rather than copied).
-    fn sole_reference(&self, txn: &Txn<'_>, goal: &Generation, t: &ActivePackage) -> bool {
-        txn.kept
+    fn sole_reference(&self, txn: &Txn<'_>, goal: &Generation, t: &ActivePackage) -> Result<bool> {
+        Ok(txn
+            .kept()?
             .iter()
             .chain(std::iter::once(goal))
             .flat_map(|g| g.packages.iter())
             .filter(|p| p.hash == t.hash)
             .all(|p| p.layer == t.layer && p.file_name == t.file_name)
-            && goal.packages.iter().filter(|p| p.hash == t.hash).count() == 1
+            && goal.packages.iter().filter(|p| p.hash == t.hash).count() == 1)
     }
 
     /// A file in a packages directory holding content `hash`, among `candidates`.
@@ -473,7 +474,7 @@ impl Root {
         let mut txn = txn::begin(self)?;
         let warnings = txn.take_warnings();
         let mut g = txn
-            .kept_generation(n)
+            .kept_generation(n)?
             .cloned()
             .ok_or(Error::NoSuchGeneration(n))?;
         if g.pinned == pinned && (n != txn.current.number || txn.current.pinned == pinned) {

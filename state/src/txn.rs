@@ -26,6 +26,7 @@
 //! its packages directory or in the store (files leave `packages/` only into
 //! the store, or when the store already holds their content).
 
+use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::PathBuf;
@@ -147,8 +148,9 @@ pub(crate) struct Txn<'r> {
     _lock: LockGuard,
     /// The generation in force.
     pub current: Generation,
-    /// Every valid kept generation, oldest first, the current one included.
-    pub kept: Vec<Generation>,
+    /// Every valid kept generation, oldest first, the current one included;
+    /// read when first needed.
+    kept: OnceCell<Vec<Generation>>,
     /// What begin had to say.
     pub warnings: Vec<String>,
     /// The number the next generation gets.
@@ -156,12 +158,23 @@ pub(crate) struct Txn<'r> {
 }
 
 fn encode(g: &Generation, layout: &Layout) -> Result<Vec<u8>> {
-    g.encode()
-        .map_err(|ListError { line, message }| Error::Corrupt {
-            path: layout.generation_file(g.number),
-            line,
-            message,
-        })
+    g.encode().map_err(|ListError { line, message }| Error::Corrupt {
+        path: layout.generation_file(g.number),
+        line,
+        message,
+    })
+}
+
+/// Every valid generation file up to `current` (corrupt ones are left out:
+/// `verify` and `generations` report them), with `current` itself.
+fn load_kept(layout: &Layout, current: &Generation) -> Result<Vec<Generation>> {
+    let mut kept: Vec<Generation> = generation::scan_up_to(layout, current.number)?
+        .into_iter()
+        .filter_map(|(_, parsed)| parsed.ok())
+        .filter(|g| g.number != current.number)
+        .collect();
+    kept.push(current.clone());
+    Ok(kept)
 }
 
 /// Take the lock and recover (see the module documentation).
@@ -170,47 +183,53 @@ pub(crate) fn begin(root: &Root) -> Result<Txn<'_>> {
     let lock = lock::acquire(&layout.lock_file(), root.lock_wait)?;
     let loaded = generation::load_current(layout)?;
     let mut warnings = loaded.warnings;
-    let current = loaded.generation;
+    let mut current = loaded.generation;
 
-    let mut kept = Vec::new();
-    let mut orphans = Vec::new();
-    let mut max_seen = current.number;
-    for (n, parsed) in generation::scan(layout)? {
-        if n > current.number && !loaded.fallback {
-            orphans.push(n);
-            continue;
+    let numbers = generation::numbers(layout)?;
+    let orphans: Vec<u64> = if loaded.fallback {
+        Vec::new()
+    } else {
+        numbers.iter().copied().filter(|n| *n > current.number).collect()
+    };
+    let max_seen = numbers
+        .iter()
+        .copied()
+        .filter(|n| !orphans.contains(n))
+        .chain([current.number])
+        .max()
+        .unwrap_or(current.number);
+
+    // The current generation's own file: present and valid, else rewritten.
+    // Its pinned flag is authoritative (a pin interrupted between the two
+    // files is finished here).
+    let mut rewrite_active = loaded.fallback;
+    match generation::read_list(&layout.generation_file(current.number)) {
+        Ok(own) if own.packages == current.packages => {
+            if own.pinned != current.pinned {
+                current.pinned = own.pinned;
+                rewrite_active = true;
+            }
         }
-        max_seen = max_seen.max(n);
-        match parsed {
-            Ok(g) if n <= current.number => kept.push(g),
-            Ok(_) => {}
-            Err(_) if n == current.number => {}
-            Err(e) => warnings.push(format!("WARNING: {e}")),
+        _ => {
+            write_atomic(
+                &layout.generation_file(current.number),
+                &encode(&current, layout)?,
+                REPAIR_POINTS,
+            )?;
+            warnings.push(format!(
+                "WARNING: rewrote generations/{}.list from the current generation",
+                current.number
+            ));
         }
     }
-    if !kept.iter().any(|g| g.number == current.number) {
-        write_atomic(
-            &layout.generation_file(current.number),
-            &encode(&current, layout)?,
-            REPAIR_POINTS,
-        )?;
-        warnings.push(format!(
-            "WARNING: rewrote generations/{}.list from the current generation",
-            current.number
-        ));
-        kept.push(current.clone());
-        kept.sort_by_key(|g| g.number);
-    }
-    if loaded.fallback {
-        write_atomic(
-            &layout.active_list(),
-            &encode(&current, layout)?,
-            REPAIR_POINTS,
-        )?;
-        warnings.push(format!(
-            "WARNING: rewrote active.list from generation {}",
-            current.number
-        ));
+    if rewrite_active {
+        write_atomic(&layout.active_list(), &encode(&current, layout)?, REPAIR_POINTS)?;
+        if loaded.fallback {
+            warnings.push(format!(
+                "WARNING: rewrote active.list from generation {}",
+                current.number
+            ));
+        }
     }
 
     let journal_path = layout.journal();
@@ -219,9 +238,12 @@ pub(crate) fn begin(root: &Root) -> Result<Txn<'_>> {
         Err(e) => return Err(e),
         Ok(bytes) => Some(Journal::parse(&bytes)),
     };
+    let kept = OnceCell::new();
     match &journal {
         Some(Ok(j)) if j.target > current.number => {
-            warnings.extend(undo(layout, j, &kept)?);
+            let loaded_kept = load_kept(layout, &current)?;
+            warnings.extend(undo(layout, j, &loaded_kept)?);
+            let _ = kept.set(loaded_kept);
             warnings.push(format!(
                 "recovered an interrupted transaction: generation {} was not committed, generation {} stays in force",
                 j.target, current.number
@@ -340,9 +362,18 @@ impl Txn<'_> {
         &self.root.layout
     }
 
+    /// Every valid kept generation, oldest first, the current one included.
+    pub fn kept(&self) -> Result<&[Generation]> {
+        if let Some(k) = self.kept.get() {
+            return Ok(k);
+        }
+        let loaded = load_kept(self.layout(), &self.current)?;
+        Ok(self.kept.get_or_init(|| loaded))
+    }
+
     /// Kept generation `n`.
-    pub fn kept_generation(&self, n: u64) -> Option<&Generation> {
-        self.kept.iter().find(|g| g.number == n)
+    pub fn kept_generation(&self, n: u64) -> Result<Option<&Generation>> {
+        Ok(self.kept()?.iter().find(|g| g.number == n))
     }
 
     /// Take begin's warnings (for operations that do not commit).
@@ -520,7 +551,8 @@ impl Txn<'_> {
         }
         let _ = remove_if_exists(&layout.generation_file(journal.target));
         let _ = sync_dir(&layout.generations_dir(), "repair.dirsync");
-        if undo(layout, journal, &self.kept).is_ok() {
+        let undone = self.kept().and_then(|kept| undo(layout, journal, kept));
+        if undone.is_ok() {
             let _ = remove_if_exists(&layout.journal());
             let _ = sync_dir(&layout.state_dir(), "repair.dirsync");
         }

@@ -97,7 +97,7 @@ impl Root {
                 }
             }
         }
-        for g in &txn.kept {
+        for g in txn.kept()? {
             for p in &g.packages {
                 let candidates = [
                     self.layout.store_file(&p.hash),
