@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hpkg_format::{Package, PackageInfo};
@@ -60,9 +60,9 @@ impl Root {
     ///   that the current set does not already have is refused with
     ///   [`Error::Dependencies`] listing each, unless `force` (then they are in
     ///   [`Commit::forced`]). Problems the current set already had are warnings.
-    pub fn add(
+    pub fn add<P: AsRef<Path>>(
         &self,
-        files: &[PathBuf],
+        files: &[P],
         layer: Layer,
         force: bool,
         reason: &str,
@@ -81,10 +81,10 @@ impl Root {
         }
     }
 
-    fn plan_add(
+    fn plan_add<P: AsRef<Path>>(
         &self,
         txn: &Txn<'_>,
-        files: &[PathBuf],
+        files: &[P],
         layer: Layer,
         force: bool,
         reason: &str,
@@ -98,6 +98,7 @@ impl Root {
         };
         let mut names = HashSet::new();
         for src in files {
+            let src: &Path = src.as_ref();
             let name =
                 src.file_name()
                     .and_then(|n| n.to_str())
@@ -123,7 +124,7 @@ impl Root {
             let copy = File::open(&staged.temp).map_err(io_at(&staged.temp, "open"))?;
             let pkg =
                 Package::from_source(Arc::new(copy)).map_err(|source| Error::InvalidPackage {
-                    path: src.clone(),
+                    path: src.to_path_buf(),
                     source,
                 })?;
             self.remember_info(staged.hash, pkg.info().clone());

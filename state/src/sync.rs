@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::active_list::ActivePackage;
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil::{exists, remove_if_exists, sync_dir};
 use crate::layout::Layer;
 use crate::root::Root;
@@ -53,7 +53,8 @@ impl Root {
     ///   an open descriptor of it (the daemon's, from the mount) and its
     ///   content is copied into the store so older generations stay usable —
     ///   when it returns `None` or the content no longer matches, a warning
-    ///   says which package older generations lost.
+    ///   says which package older generations lost; an I/O error while
+    ///   retaining aborts the sync (nothing committed).
     ///
     /// Dependencies are not enforced here (the directories are the truth);
     /// problems are reported as warnings, and the daemon uses
@@ -114,10 +115,13 @@ impl Root {
                             temp: s.temp,
                         });
                     }
-                    Err(e) => plan.warnings.push(format!(
+                    // The open file no longer has that content: it is lost.
+                    Err(e @ Error::ContentMismatch { .. }) => plan.warnings.push(format!(
                         "WARNING: could not retain {}: {e}; older generations using it lost it",
                         c.display_name()
                     )),
+                    // An I/O failure aborts the transaction.
+                    Err(e) => return Err(e),
                 }
             }
             for ((layer, name), path) in on_disk {

@@ -158,11 +158,12 @@ pub(crate) struct Txn<'r> {
 }
 
 fn encode(g: &Generation, layout: &Layout) -> Result<Vec<u8>> {
-    g.encode().map_err(|ListError { line, message }| Error::Corrupt {
-        path: layout.generation_file(g.number),
-        line,
-        message,
-    })
+    g.encode()
+        .map_err(|ListError { line, message }| Error::Corrupt {
+            path: layout.generation_file(g.number),
+            line,
+            message,
+        })
 }
 
 /// Every valid generation file up to `current` (corrupt ones are left out:
@@ -189,7 +190,11 @@ pub(crate) fn begin(root: &Root) -> Result<Txn<'_>> {
     let orphans: Vec<u64> = if loaded.fallback {
         Vec::new()
     } else {
-        numbers.iter().copied().filter(|n| *n > current.number).collect()
+        numbers
+            .iter()
+            .copied()
+            .filter(|n| *n > current.number)
+            .collect()
     };
     let max_seen = numbers
         .iter()
@@ -223,7 +228,11 @@ pub(crate) fn begin(root: &Root) -> Result<Txn<'_>> {
         }
     }
     if rewrite_active {
-        write_atomic(&layout.active_list(), &encode(&current, layout)?, REPAIR_POINTS)?;
+        write_atomic(
+            &layout.active_list(),
+            &encode(&current, layout)?,
+            REPAIR_POINTS,
+        )?;
         if loaded.fallback {
             warnings.push(format!(
                 "WARNING: rewrote active.list from generation {}",
@@ -415,17 +424,9 @@ impl Txn<'_> {
             let _ = remove_temps(&self.layout().temp_dirs());
             return Err(e);
         }
-        let journal_removed = (|| -> std::io::Result<()> {
-            #[cfg(feature = "failpoints")]
-            fail::fail_point!("journal.remove", |_| Err(std::io::Error::other(
-                "injected failure at failpoint journal.remove"
-            )));
-            fs::remove_file(self.layout().journal())
-        })();
-        if let Err(e) = journal_removed {
+        if let Err(e) = crate::fsutil::remove_file(&self.layout().journal(), "journal.remove") {
             warnings.push(format!(
-                "could not remove {} after the commit ({e}); the next transaction will",
-                self.layout().journal().display()
+                "could not remove the journal after the commit ({e}); the next transaction will"
             ));
         }
         Ok(Commit {

@@ -48,15 +48,28 @@ fn eight_processes_lose_no_update() {
             std::fs::create_dir(&incoming).unwrap();
             Command::new(&exe)
                 .args(["--exact", "worker_entry", "--nocapture", "--test-threads=1"])
-                .env(WORKER_ENV, format!("{}\t{}\t{i}", s.layout().root().display(), incoming.display()))
+                .env(
+                    WORKER_ENV,
+                    format!(
+                        "{}\t{}\t{i}",
+                        s.layout().root().display(),
+                        incoming.display()
+                    ),
+                )
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
         })
         .collect();
+    let start = std::time::Instant::now();
     for mut c in children {
         assert!(c.wait().unwrap().success(), "a worker failed");
     }
+    eprintln!(
+        "{} transactions by {PROCESSES} processes in {:?}",
+        PROCESSES * TRANSACTIONS,
+        start.elapsed()
+    );
     let total = PROCESSES * TRANSACTIONS;
     let current = assert_consistent(s.layout(), true);
     assert_eq!(current.number, 1 + total as u64);
@@ -70,7 +83,11 @@ fn eight_processes_lose_no_update() {
         }
         assert_eq!(g.packages.len() as u64, n - 1);
     }
-    let names: BTreeSet<String> = current.packages.iter().map(|p| p.file_name.clone()).collect();
+    let names: BTreeSet<String> = current
+        .packages
+        .iter()
+        .map(|p| p.file_name.clone())
+        .collect();
     for i in 0..PROCESSES {
         for j in 0..TRANSACTIONS {
             assert!(names.contains(&format!("w{i}-{j}.hpkg")), "w{i}-{j} lost");
@@ -81,7 +98,13 @@ fn eight_processes_lose_no_update() {
         let order: Vec<usize> = current
             .packages
             .iter()
-            .filter_map(|p| p.file_name.strip_prefix(&format!("w{i}-"))?.strip_suffix(".hpkg")?.parse().ok())
+            .filter_map(|p| {
+                p.file_name
+                    .strip_prefix(&format!("w{i}-"))?
+                    .strip_suffix(".hpkg")?
+                    .parse()
+                    .ok()
+            })
             .collect();
         assert_eq!(order, (0..TRANSACTIONS).collect::<Vec<_>>());
     }

@@ -43,18 +43,29 @@ fn crash_child() {
             let file = src.join(format!("n{}.hpkg", rng.u32(0..6)));
             std::fs::copy(fixtures().join(PLAIN[rng.usize(0..PLAIN.len())]), &file).unwrap();
             let layer = Layer::ALL[rng.usize(0..3)];
-            root.add(&[file], layer, rng.bool(), "add").map(|c| c.changed)
+            root.add(&[file], layer, rng.bool(), "add")
+                .map(|c| c.changed)
         } else if pick < 60 && !current.packages.is_empty() {
             let p = &current.packages[rng.usize(0..current.packages.len())];
-            root.remove(&[p.display_name()], false, "remove").map(|c| c.changed)
+            root.remove(&[p.display_name()], false, "remove")
+                .map(|c| c.changed)
         } else if pick < 78 {
-            let target = if rng.bool() { None } else { Some(rng.u64(1..=current.number)) };
+            let target = if rng.bool() {
+                None
+            } else {
+                Some(rng.u64(1..=current.number))
+            };
             root.rollback(target, "rollback").map(|c| c.changed)
         } else if pick < 88 {
             root.gc(rng.usize(1..5)).map(|_| false)
         } else {
             let n = rng.u64(1..=current.number);
-            if rng.bool() { root.pin(n) } else { root.unpin(n) }.map(|_| false)
+            if rng.bool() {
+                root.pin(n)
+            } else {
+                root.unpin(n)
+            }
+            .map(|_| false)
         };
         match result {
             Ok(true) => {
@@ -92,7 +103,10 @@ fn sigkill_at_random_moments_never_breaks_the_root() {
         std::fs::create_dir(&incoming).unwrap();
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{}\t{}\t{it}", layout.root().display(), incoming.display()))
+            .env(
+                CHILD_ENV,
+                format!("{}\t{}\t{it}", layout.root().display(), incoming.display()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -157,15 +171,26 @@ fn sigkill_at_random_moments_never_breaks_the_root() {
         let root = Root::open(layout.root()).unwrap();
         let problems = root.verify().unwrap();
         assert!(
-            problems.iter().all(|p| !matches!(p, state::VerifyProblem::Missing { .. } | state::VerifyProblem::Mismatch { .. } | state::VerifyProblem::CorruptList { .. })),
+            problems.iter().all(|p| !matches!(
+                p,
+                state::VerifyProblem::Missing { .. }
+                    | state::VerifyProblem::Mismatch { .. }
+                    | state::VerifyProblem::CorruptList { .. }
+            )),
             "iteration {it}: {problems:?}"
         );
         let after = assert_consistent(&layout, true);
-        assert_eq!(after.number, current.number, "iteration {it}: recovery changed the generation");
+        assert_eq!(
+            after.number, current.number,
+            "iteration {it}: recovery changed the generation"
+        );
     }
     eprintln!(
         "{} kills, {commits_seen} commits reported, {in_flight_landed} in-flight commits landed",
         iterations()
     );
-    assert!(commits_seen > iterations() / 4, "the children hardly committed anything");
+    assert!(
+        commits_seen > iterations() / 4,
+        "the children hardly committed anything"
+    );
 }

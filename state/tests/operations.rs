@@ -72,15 +72,12 @@ fn add_remove_rollback_retains_files() {
     let c = s.incoming(PLAIN[3], "c.hpkg");
     let c1 = s
         .root
-        .add(&[a.clone(), b.clone()], Layer::User, false, "add a b")
+        .add(&[&a, &b], Layer::User, false, "add a b")
         .unwrap();
     assert!(c1.changed);
     assert_eq!((c1.generation.number, c1.generation.parent), (2, Some(1)));
     assert_eq!(c1.added.len(), 2);
-    let c2 = s
-        .root
-        .add(&[c.clone()], Layer::System, false, "add c")
-        .unwrap();
+    let c2 = s.root.add(&[&c], Layer::System, false, "add c").unwrap();
     assert_eq!(c2.generation.number, 3);
     let order: Vec<String> = c2
         .generation
@@ -168,9 +165,9 @@ fn same_content_under_two_names_stays_reachable() {
 fn name_clash_duplicates_and_ambiguity() {
     let s = Scratch::new();
     let a = s.incoming(PLAIN[1], "m.hpkg");
-    s.root.add(&[a.clone()], Layer::User, false, "m").unwrap();
+    s.root.add(&[&a], Layer::User, false, "m").unwrap();
     // Same content again: nothing to do.
-    let again = s.root.add(&[a.clone()], Layer::User, false, "m").unwrap();
+    let again = s.root.add(&[&a], Layer::User, false, "m").unwrap();
     assert!(!again.changed);
     assert!(again.warnings.iter().any(|w| w.contains("already active")));
     // Different content under the same name: refused, unless forced.
@@ -181,13 +178,10 @@ fn name_clash_duplicates_and_ambiguity() {
     fs::copy(&other, &clash).unwrap();
     let e = s
         .root
-        .add(&[clash.clone()], Layer::User, false, "clash")
+        .add(&[&clash], Layer::User, false, "clash")
         .unwrap_err();
     assert!(matches!(e, Error::NameClash { .. }), "{e}");
-    let forced = s
-        .root
-        .add(&[clash.clone()], Layer::User, true, "clash")
-        .unwrap();
+    let forced = s.root.add(&[&clash], Layer::User, true, "clash").unwrap();
     assert_eq!(forced.removed.len(), 1);
     assert_eq!(
         file_hash(&s.layout().package_file(Layer::User, "m.hpkg")),
@@ -198,14 +192,12 @@ fn name_clash_duplicates_and_ambiguity() {
     // Name given twice.
     let e = s
         .root
-        .add(&[a.clone(), a.clone()], Layer::Common, false, "dup")
+        .add(&[&a, &a], Layer::Common, false, "dup")
         .unwrap_err();
     assert!(matches!(e, Error::DuplicateName { .. }), "{e}");
     // Two active packages named ref_minimal: removing by name is ambiguous.
     let b = s.incoming(PLAIN[2], "buildpkg.hpkg");
-    s.root
-        .add(&[a.clone(), b], Layer::Common, false, "two")
-        .unwrap();
+    s.root.add(&[&a, &b], Layer::Common, false, "two").unwrap();
     let e = s.root.remove(&["ref_minimal"], false, "rm").unwrap_err();
     match e {
         Error::Ambiguous { candidates, .. } => {
@@ -218,10 +210,7 @@ fn name_clash_duplicates_and_ambiguity() {
     // A failed add leaves no temporaries.
     let bad = s.dir.path().join("in/bad.hpkg");
     fs::write(&bad, b"not a package").unwrap();
-    let e = s
-        .root
-        .add(&[bad.clone()], Layer::User, false, "bad")
-        .unwrap_err();
+    let e = s.root.add(&[&bad], Layer::User, false, "bad").unwrap_err();
     assert!(
         matches!(e, Error::InvalidPackage { ref path, .. } if *path == bad),
         "{e}"
@@ -235,7 +224,7 @@ fn dependencies_refused_unless_forced() {
     let tipster = s.incoming("haiku/tipster-1.1.1-1-x86_64.hpkg", "tipster.hpkg");
     let e = s
         .root
-        .add(&[tipster.clone()], Layer::User, false, "t")
+        .add(&[&tipster], Layer::User, false, "t")
         .unwrap_err();
     match &e {
         Error::Dependencies { problems } => {
@@ -406,7 +395,7 @@ fn sync_from_dirs_follows_the_directories() {
     let s = Scratch::new();
     let l = s.layout();
     let a = s.incoming(PLAIN[0], "a.hpkg");
-    s.root.add(&[a.clone()], Layer::User, false, "a").unwrap();
+    s.root.add(&[&a], Layer::User, false, "a").unwrap();
     let none = |_: &state::ActivePackage| None;
     // Nothing changed: no generation.
     let r = s.root.sync_from_dirs("sync", &none).unwrap();
@@ -513,7 +502,7 @@ fn interrupted_transaction_is_undone_by_the_next() {
     let s = Scratch::new();
     let l = s.layout();
     let a = s.incoming(PLAIN[0], "a.hpkg");
-    s.root.add(&[a.clone()], Layer::User, false, "a").unwrap();
+    s.root.add(&[&a], Layer::User, false, "a").unwrap();
     let before = assert_consistent(l, true);
     let h = file_hash(&a);
     let journal = state::journal::Journal {
