@@ -8,17 +8,24 @@
 //! - Every parser treats its input as hostile: failures are typed [`Error`]s
 //!   naming the offset, never panics, never allocations sized by unchecked
 //!   fields.
+//! - [`create_from_dir`] builds a package from a directory tree and
+//!   [`rewrite`] re-encodes an opened one (e.g. with another compression).
 
 pub mod attr;
+pub mod bmessage;
 pub mod codec;
 pub mod error;
 pub mod header;
 pub mod heap;
 pub mod ids;
 pub mod info;
+pub mod info_text;
 pub mod package;
+pub mod repo;
+pub mod sniff;
 pub mod toc;
 pub mod version;
+pub mod writer;
 
 pub use codec::Compression;
 pub use error::{Error, Location, Result};
@@ -28,5 +35,8 @@ pub use info::{
     UserSettingsFile, WritableFileUpdateType,
 };
 pub use package::Package;
+pub use repo::{RepoLicense, Repository, RepositoryInfo};
+pub use sniff::{sniff, FileKind};
 pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
 pub use version::{Operator, Version};
+pub use writer::{create_from_dir, rewrite, WriteOptions, WriteStats};

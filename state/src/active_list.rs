@@ -95,7 +95,15 @@ fn serialize_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error
 
 /// `t` as RFC 3339 UTC with whole seconds, e.g. `2026-01-02T03:04:05Z`.
 pub fn format_time(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    timestamp(t)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_string()
+}
+
+/// `t` (whole seconds) as a jiff timestamp; `None` outside years 1970–9999.
+fn timestamp(t: SystemTime) -> Option<jiff::Timestamp> {
+    let secs = t.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    jiff::Timestamp::from_second(i64::try_from(secs).ok()?).ok()
 }
 
 /// `t` without its fraction of a second (what a list can hold).
@@ -185,8 +193,8 @@ impl Generation {
         if self.reason.chars().any(char::is_control) {
             return Err(err(0, "reason contains a control character"));
         }
-        if self.time < UNIX_EPOCH || whole_seconds(self.time) != self.time {
-            return Err(err(0, "time is not whole seconds after 1970"));
+        if timestamp(self.time).is_none() || whole_seconds(self.time) != self.time {
+            return Err(err(0, "time is not whole seconds between 1970 and 9999"));
         }
         let mut seen = std::collections::HashSet::new();
         for p in &self.packages {
@@ -238,8 +246,10 @@ impl Generation {
         };
         let (n, line) = next("time")?;
         let text = field(line, "time ", n)?;
-        let time = humantime::parse_rfc3339(text)
+        let time = text
+            .parse::<jiff::Timestamp>()
             .ok()
+            .map(SystemTime::from)
             .filter(|t| format_time(*t) == text)
             .ok_or_else(|| {
                 err(

@@ -1,0 +1,259 @@
+//! The `packagefs` command: mount packages (a root's layers or package
+//! files) read-only with FUSE, or unmount them.
+//!
+//! ```text
+//! packagefs mount ROOT|PKG.hpkg... MOUNTPOINT [--layers system,common,user]
+//!                 [--cache-size BYTES] [--foreground] [-o allow_other] [--log-file FILE] [-v]
+//! packagefs unmount MOUNTPOINT
+//! packagefs ROOT MOUNTPOINT -o OPTIONS      the form mount.fuse3 uses (fstab)
+//! ```
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use packagefs::daemon::{self, Readiness};
+use packagefs::fs::{FsConfig, PackageFs};
+use packagefs::fuse::{self, MountConfig};
+use packagefs::options::{parse_size, MountOptions};
+use packagefs::source::{parse_layers, MountSpec};
+
+/// Serve Haiku .hpkg packages as one read-only file system, without extracting them.
+#[derive(Debug, Parser)]
+#[command(name = "packagefs", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// fstab form: the package root (or package file) to mount.
+    #[arg(value_name = "ROOT")]
+    source: Option<PathBuf>,
+    /// fstab form: where to mount it.
+    #[arg(value_name = "MOUNTPOINT")]
+    mountpoint: Option<PathBuf>,
+    #[command(flatten)]
+    opts: MountFlags,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mount a package root or package files at MOUNTPOINT.
+    Mount {
+        /// A package root, or one or more package files, then the mount point.
+        #[arg(value_name = "ROOT|PKG.hpkg... MOUNTPOINT", num_args = 2.., required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        opts: MountFlags,
+    },
+    /// Unmount MOUNTPOINT.
+    Unmount {
+        /// The mount point.
+        mountpoint: PathBuf,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+struct MountFlags {
+    /// Layers of a root to mount (comma-separated).
+    #[arg(long, value_name = "system,common,user")]
+    layers: Option<String>,
+    /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed).
+    #[arg(long, value_name = "BYTES")]
+    cache_size: Option<String>,
+    /// Stay in the foreground instead of returning once mounted.
+    #[arg(short = 'f', long)]
+    foreground: bool,
+    /// Mount options, comma-separated (allow_other, nosuid, layers=..., cache_size=...).
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    options: Vec<String>,
+    /// Append log lines to FILE (in the background the log goes nowhere otherwise).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Threads serving requests.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Kernel read-ahead in KiB (as root; 0: keep the kernel's 128 KiB).
+    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    read_ahead_kb: u32,
+    /// More log output (-v: info, with index memory use; -vv: debug).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Internal: report readiness on this descriptor.
+    #[arg(long, hide = true, value_name = "FD")]
+    ready_fd: Option<i32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Unmount { mountpoint }) => {
+            daemon::unmount(&mountpoint).map_err(|e| e.to_string())
+        }
+        Some(Command::Mount { mut paths, opts }) => match paths.pop() {
+            Some(mountpoint) => mount(&paths, &mountpoint, &opts),
+            None => Err("missing MOUNTPOINT".into()),
+        },
+        None => match (cli.source, cli.mountpoint) {
+            (Some(source), Some(mountpoint)) => mount(&[source], &mountpoint, &cli.opts),
+            _ => Err("usage: packagefs mount ROOT|PKG.hpkg... MOUNTPOINT, \
+                 packagefs ROOT MOUNTPOINT -o OPTIONS, or packagefs unmount MOUNTPOINT \
+                 (see --help)"
+                .into()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("packagefs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(flags: &MountFlags) -> Result<(), String> {
+    let level = match flags.verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    if flags.verbose < 2 {
+        // fuser warns when its own unmount at exit finds the file system
+        // already unmounted by `packagefs unmount`: noise, not news.
+        builder.filter_module("fuser::session", log::LevelFilter::Error);
+    }
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    // In the background the log file is already our standard error.
+    if let (Some(path), None) = (&flags.log_file, flags.ready_fd) {
+        let file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+        builder.target(env_logger::Target::Pipe(Box::new(file)));
+    }
+    builder
+        .try_init()
+        .map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(), String> {
+    let mut options = MountOptions::default();
+    for o in &flags.options {
+        options.parse_into(o).map_err(|e| e.to_string())?;
+    }
+    if !flags.foreground {
+        // Check what we can before starting the daemon, then let it do the rest.
+        prepare(sources, mountpoint, flags, &options)?;
+        let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        return daemon::spawn_background(&args, flags.log_file.as_deref())
+            .map_err(|e| e.to_string());
+    }
+    let mut readiness = match flags.ready_fd {
+        Some(fd) => Readiness::from_fd(fd).map_err(|e| e.to_string())?,
+        None => Readiness::none(),
+    };
+    let session =
+        match init_logging(flags).and_then(|()| start(sources, mountpoint, flags, &options)) {
+            Ok(s) => s,
+            Err(e) => {
+                readiness.failed(&e);
+                return Err(e);
+            }
+        };
+    log::info!("mounted at {}", mountpoint.display());
+    if flags.read_ahead_kb > 0 {
+        if let Err(e) = std::fs::canonicalize(mountpoint)
+            .and_then(|m| fuse::set_read_ahead(&m, flags.read_ahead_kb))
+        {
+            log::debug!("read-ahead left at the kernel's default: {e}");
+        }
+    }
+    readiness.ready();
+    // Keep no directory busy.
+    let _ = std::env::set_current_dir("/");
+    daemon::serve(session).map_err(|e| e.to_string())
+}
+
+/// What the mount needs, checked and resolved to absolute paths.
+struct Prepared {
+    spec: MountSpec,
+    mountpoint: PathBuf,
+    fs_config: FsConfig,
+    mount_config: MountConfig,
+}
+
+fn prepare(
+    sources: &[PathBuf],
+    mountpoint: &Path,
+    flags: &MountFlags,
+    options: &MountOptions,
+) -> Result<Prepared, String> {
+    let layers = match (&flags.layers, &options.layers) {
+        (Some(l), _) => parse_layers(l).map_err(|e| e.to_string())?,
+        (None, Some(l)) => l.clone(),
+        (None, None) => Vec::new(),
+    };
+    let sources: Vec<PathBuf> = sources
+        .iter()
+        .map(|p| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display())))
+        .collect::<Result<_, _>>()?;
+    let spec = MountSpec::from_sources(&sources, &layers).map_err(|e| e.to_string())?;
+    let mountpoint = std::fs::canonicalize(mountpoint)
+        .map_err(|e| format!("mount point {}: {e}", mountpoint.display()))?;
+    if !mountpoint.is_dir() {
+        return Err(format!(
+            "mount point {} is not a directory",
+            mountpoint.display()
+        ));
+    }
+    let mut fs_config = FsConfig::default();
+    if let Some(size) = options.cache_size {
+        fs_config.cache_size = size;
+    }
+    if let Some(size) = &flags.cache_size {
+        fs_config.cache_size = parse_size(size).map_err(|e| e.to_string())?;
+    }
+    let mut mount_config = MountConfig {
+        allow_other: options.allow_other,
+        allow_root: options.allow_root,
+        flags: options.flags.clone(),
+        ..MountConfig::default()
+    };
+    mount_config.fsname = options.fsname.clone().unwrap_or_else(|| match &spec {
+        MountSpec::Root { root, .. } => root.display().to_string(),
+        MountSpec::Files(f) => f
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "packagefs".into()),
+    });
+    if let Some(n) = flags.threads {
+        mount_config.threads = n.max(1);
+    }
+    Ok(Prepared {
+        spec,
+        mountpoint,
+        fs_config,
+        mount_config,
+    })
+}
+
+fn start(
+    sources: &[PathBuf],
+    mountpoint: &Path,
+    flags: &MountFlags,
+    options: &MountOptions,
+) -> Result<fuser::Session<fuse::FuseFs>, String> {
+    let p = prepare(sources, mountpoint, flags, options)?;
+    let tree = packagefs::load_tree(&p.spec).map_err(|e| e.to_string())?;
+    let fs = PackageFs::new(tree, &p.fs_config)
+        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    fuse::mount(Arc::new(fs), &p.mountpoint, &p.mount_config)
+        .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))
+}

@@ -1,0 +1,183 @@
+//! `-o` mount options, as given on the command line and by `mount.fuse3`
+//! from `/etc/fstab`: comma-separated, generic FUSE and mount options plus
+//! packagefs's own `layers=` and `cache_size=`.
+
+use fuser::MountOption;
+
+use crate::source::{parse_layers, Layer, SourceError};
+
+/// What the `-o` options asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `allow_other`.
+    pub allow_other: bool,
+    /// `allow_root`.
+    pub allow_root: bool,
+    /// `fsname=`.
+    pub fsname: Option<String>,
+    /// Kernel mount flags (`nosuid`, `nodev`, `noexec`, `noatime`, ...).
+    pub flags: Vec<MountOption>,
+    /// `layers=system:common:user` (`:` or `+` separated).
+    pub layers: Option<Vec<Layer>>,
+    /// `cache_size=BYTES`.
+    pub cache_size: Option<u64>,
+}
+
+/// A bad `-o` option.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionError {
+    /// An option packagefs does not know.
+    #[error("unknown mount option {0:?}")]
+    Unknown(String),
+    /// A bad size.
+    #[error("bad size {0:?} (expected bytes, optionally with K, M or G)")]
+    Size(String),
+    /// A bad layer list.
+    #[error(transparent)]
+    Layers(#[from] SourceError),
+}
+
+impl MountOptions {
+    /// Add the options of one `-o` argument.
+    pub fn parse_into(&mut self, text: &str) -> Result<(), OptionError> {
+        for opt in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let (key, value) = match opt.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (opt, None),
+            };
+            let flag = match (key, value) {
+                ("allow_other", None) => {
+                    self.allow_other = true;
+                    None
+                }
+                ("allow_root", None) => {
+                    self.allow_root = true;
+                    None
+                }
+                ("fsname", Some(v)) => {
+                    self.fsname = Some(v.to_string());
+                    None
+                }
+                ("layers", Some(v)) => {
+                    self.layers = Some(parse_layers(v)?);
+                    None
+                }
+                ("cache_size", Some(v)) => {
+                    self.cache_size = Some(parse_size(v)?);
+                    None
+                }
+                ("nosuid", None) => Some(MountOption::NoSuid),
+                ("suid", None) => Some(MountOption::Suid),
+                ("nodev", None) => Some(MountOption::NoDev),
+                ("dev", None) => Some(MountOption::Dev),
+                ("noexec", None) => Some(MountOption::NoExec),
+                ("exec", None) => Some(MountOption::Exec),
+                ("noatime", None) => Some(MountOption::NoAtime),
+                // Always read-only, always default_permissions; times never
+                // change; options for mount(8) itself, not the file system.
+                (
+                    "ro"
+                    | "rw"
+                    | "default_permissions"
+                    | "atime"
+                    | "relatime"
+                    | "strictatime"
+                    | "nodiratime"
+                    | "diratime"
+                    | "lazytime"
+                    | "sync"
+                    | "async"
+                    | "dirsync"
+                    | "defaults"
+                    | "auto"
+                    | "noauto"
+                    | "user"
+                    | "users"
+                    | "nouser"
+                    | "owner"
+                    | "group"
+                    | "nofail"
+                    | "_netdev",
+                    None,
+                )
+                | ("subtype" | "comment", Some(_)) => None,
+                (k, _) if k.starts_with("x-") => None,
+                _ => return Err(OptionError::Unknown(opt.to_string())),
+            };
+            if let Some(f) = flag {
+                let opposite = match &f {
+                    MountOption::NoSuid => Some(MountOption::Suid),
+                    MountOption::Suid => Some(MountOption::NoSuid),
+                    MountOption::NoDev => Some(MountOption::Dev),
+                    MountOption::Dev => Some(MountOption::NoDev),
+                    MountOption::NoExec => Some(MountOption::Exec),
+                    MountOption::Exec => Some(MountOption::NoExec),
+                    _ => None,
+                };
+                // The last of two opposite flags wins, as with mount(8).
+                self.flags
+                    .retain(|g| Some(g) != opposite.as_ref() && g != &f);
+                self.flags.push(f);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse a byte count: `268435456`, `256M`, `256MiB`, `1G`, `512k`.
+pub fn parse_size(text: &str) -> Result<u64, OptionError> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| OptionError::Size(text.to_string()))?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(OptionError::Size(text.to_string())),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| OptionError::Size(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fstab_options_parse() {
+        let mut o = MountOptions::default();
+        o.parse_into("rw,nosuid,nodev,allow_other,layers=system:user,cache_size=64M,x-systemd.automount,fsname=root")
+            .unwrap();
+        assert!(o.allow_other);
+        assert_eq!(o.layers, Some(vec![Layer::System, Layer::User]));
+        assert_eq!(o.cache_size, Some(64 << 20));
+        assert_eq!(o.fsname.as_deref(), Some("root"));
+        assert_eq!(o.flags, vec![MountOption::NoSuid, MountOption::NoDev]);
+        o.parse_into("suid").unwrap();
+        assert_eq!(o.flags, vec![MountOption::NoDev, MountOption::Suid]);
+    }
+
+    #[test]
+    fn unknown_options_are_refused() {
+        let mut o = MountOptions::default();
+        assert!(matches!(
+            o.parse_into("allow_other,frobnicate"),
+            Err(OptionError::Unknown(s)) if s == "frobnicate"
+        ));
+        assert!(o.parse_into("layers=usr").is_err());
+        assert!(o.parse_into("cache_size=lots").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1k").unwrap(), 1024);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999999G").is_err());
+    }
+}

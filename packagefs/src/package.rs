@@ -1,0 +1,121 @@
+//! An activated package: the opened [`Package`] with its layer, the owner its
+//! nodes show, its label for `user.packagefs.package`, and a counter of read
+//! errors (a package truncated or overwritten while mounted). Packages are
+//! opened in parallel.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use hpkg_format::Package;
+
+use crate::source::SourcePackage;
+
+/// How many read errors of one package are logged one by one before only
+/// every 1000th is.
+const LOGGED_ERRORS: u64 = 10;
+
+/// A package in the union tree.
+#[derive(Debug)]
+pub struct MountedPackage {
+    package: Package,
+    source: SourcePackage,
+    label: String,
+    read_errors: AtomicU64,
+}
+
+impl MountedPackage {
+    /// Open and index the package file `source.path`.
+    pub fn open(source: SourcePackage) -> Result<MountedPackage, hpkg_format::Error> {
+        let package = Package::open(&source.path)?;
+        let info = package.info();
+        let mut label = format!("{}-{}", info.name, info.version);
+        if let Some(layer) = source.layer {
+            label.push_str(&format!(" ({layer})"));
+        }
+        Ok(MountedPackage {
+            package,
+            source,
+            label,
+            read_errors: AtomicU64::new(0),
+        })
+    }
+
+    /// The opened package.
+    pub fn package(&self) -> &Package {
+        &self.package
+    }
+
+    /// Where it comes from, its layer and owner.
+    pub fn source(&self) -> &SourcePackage {
+        &self.source
+    }
+
+    /// The package file.
+    pub fn path(&self) -> &Path {
+        &self.source.path
+    }
+
+    /// `<name>-<version> (<layer>)`, or `<name>-<version>` for a package file
+    /// mounted on its own: the value of `user.packagefs.package`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// How many reads of this package's data have failed.
+    pub fn read_errors(&self) -> u64 {
+        self.read_errors.load(Ordering::Relaxed)
+    }
+
+    /// Count and log a failed read of this package's data (the file was
+    /// truncated, overwritten or became unreadable while mounted).
+    pub fn report_read_error(&self, what: &str, err: &hpkg_format::Error) {
+        let n = self.read_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= LOGGED_ERRORS || n % 1000 == 0 {
+            log::error!(
+                "package {} ({}): reading {what} failed: {err} ({n} read error{} so far)",
+                self.path().display(),
+                self.label,
+                if n == 1 { "" } else { "s" }
+            );
+        }
+    }
+}
+
+/// A package that could not be opened.
+pub type OpenFailure = (SourcePackage, hpkg_format::Error);
+
+/// Open every package in parallel (at most one thread per core); results
+/// keep the order of `sources`.
+pub fn open_all(sources: Vec<SourcePackage>) -> Vec<Result<MountedPackage, OpenFailure>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(sources.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let sources = &sources;
+    let mut opened: Vec<(usize, Result<MountedPackage, OpenFailure>)> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(source) = sources.get(i) else { break };
+                            let r = MountedPackage::open(source.clone())
+                                .map_err(|e| (source.clone(), e));
+                            done.push((i, r));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+    opened.sort_by_key(|(i, _)| *i);
+    opened.into_iter().map(|(_, r)| r).collect()
+}

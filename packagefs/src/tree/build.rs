@@ -1,0 +1,132 @@
+//! Building the union tree: a breadth-first merge of the packages' TOCs.
+//!
+//! Each union directory is built from its *contributors*: the package
+//! directories merged into it, in ascending priority. Their children are
+//! gathered, sorted by name (then by priority and TOC order) and grouped by
+//! name; the last member of a group (highest priority; inside one package,
+//! the later entry) wins the path. Below the winner the group is read as a
+//! stack, as overlayfs does: a winning directory merges with the directories
+//! directly below it until the first non-directory, and everything from
+//! there down is hidden (a file hides every lower node, a directory hides
+//! lower files). Every hidden node is recorded as a [`Shadow`].
+//!
+//! A file or symlink node is the winner's. A merged directory shows the
+//! metadata (mode, owner, times, attributes, `user.packagefs.package`) of
+//! the *lowest* directory of its stack: a package of a higher layer adds
+//! entries to a system directory but cannot change who owns it or its mode.
+//!
+//! Breadth-first order keeps the children of one directory contiguous, so a
+//! node only needs the index of its first child and a count.
+
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+
+use hpkg_format::{EntryId, EntryKind, Toc};
+
+use super::{Node, Shadow, TreeError, ROOT_PKG};
+use crate::package::MountedPackage;
+
+/// A contributor to a union directory: a package and its directory entry
+/// (`None`: the package's top level).
+type Contributor = (u32, Option<EntryId>);
+
+/// Merge the packages (ascending priority) into nodes and shadows.
+pub(super) fn build(packages: &[MountedPackage]) -> Result<(Vec<Node>, Vec<Shadow>), TreeError> {
+    let count = u32::try_from(packages.len()).map_err(|_| TreeError::TooManyPackages)?;
+    if count == ROOT_PKG {
+        return Err(TreeError::TooManyPackages);
+    }
+    let tocs: Vec<&Toc> = packages.iter().map(|p| p.package().toc()).collect();
+    let toc = |p: u32| tocs[p as usize];
+    let name = |&(p, e): &(u32, EntryId)| toc(p).name(e);
+    let kind = |(p, e): (u32, EntryId)| toc(p).entry(e).kind();
+
+    let mut nodes = vec![Node {
+        pkg: ROOT_PKG,
+        entry: 0,
+        parent: 0,
+        first_child: 0,
+        child_count: 0,
+    }];
+    let mut shadows = Vec::new();
+    let mut queue: VecDeque<(u32, Vec<Contributor>)> = VecDeque::new();
+    queue.push_back((0, (0..count).map(|p| (p, None)).collect()));
+    let mut children: Vec<(u32, EntryId)> = Vec::new();
+    while let Some((dir, contributors)) = queue.pop_front() {
+        children.clear();
+        for &(p, e) in &contributors {
+            let t = toc(p);
+            children.extend(
+                t.children(e)
+                    .filter(|&c| !(e.is_none() && t.name(c) == b".PackageInfo"))
+                    .map(|c| (p, c)),
+            );
+        }
+        children.sort_unstable_by(|a, b| match name(a).cmp(name(b)) {
+            Ordering::Equal => a.cmp(b),
+            other => other,
+        });
+        let first = node_index(nodes.len())?;
+        let mut rest = &children[..];
+        while let Some(head) = rest.first() {
+            let len = rest
+                .iter()
+                .position(|c| name(c) != name(head))
+                .unwrap_or(rest.len());
+            let (group, tail) = rest.split_at(len);
+            rest = tail;
+            let Some((&winner, lower)) = group.split_last() else {
+                continue;
+            };
+            let index = node_index(nodes.len())?;
+            nodes.push(Node {
+                pkg: winner.0,
+                entry: winner.1,
+                parent: dir,
+                first_child: 0,
+                child_count: 0,
+            });
+            let winner_is_dir = kind(winner) == EntryKind::Directory;
+            let mut merged: Vec<Contributor> = Vec::new();
+            let mut opaque = !winner_is_dir;
+            for &(p, e) in lower.iter().rev() {
+                if !opaque && kind((p, e)) == EntryKind::Directory {
+                    merged.push((p, Some(e)));
+                } else {
+                    opaque = true;
+                    shadows.push(Shadow {
+                        node: index,
+                        pkg: p,
+                        entry: e,
+                    });
+                }
+            }
+            if winner_is_dir {
+                merged.reverse();
+                merged.push((winner.0, Some(winner.1)));
+                if let (Some(&(p, Some(e))), Some(node)) =
+                    (merged.first(), nodes.get_mut(index as usize))
+                {
+                    node.pkg = p;
+                    node.entry = e;
+                }
+                queue.push_back((index, merged));
+            }
+        }
+        let end = node_index(nodes.len())?;
+        if let Some(d) = nodes.get_mut(dir as usize) {
+            d.first_child = first;
+            d.child_count = end - first;
+        }
+    }
+    nodes.shrink_to_fit();
+    shadows.shrink_to_fit();
+    Ok((nodes, shadows))
+}
+
+fn node_index(len: usize) -> Result<u32, TreeError> {
+    u32::try_from(len)
+        .ok()
+        .filter(|&n| n < u32::MAX)
+        .ok_or(TreeError::TooManyNodes)
+}

@@ -1,0 +1,6 @@
+//! One module per command group; each has an `Args` (its clap arguments and
+//! help) and a `run`.
+
+pub mod contents;
+pub mod extract;
+pub mod info;

@@ -1,0 +1,90 @@
+//! The error type of the command line: every failure names the file it is
+//! about, so `main` can print it as one line `pkgctl: <file>: <reason>`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Everything a `pkgctl` command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The format library refused a file; its message already names the file
+    /// and the offset.
+    #[error(transparent)]
+    Format(#[from] hpkg_format::Error),
+    /// An operating-system error on a file `pkgctl` reads or writes.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The command will not do what was asked, for a reason about `path`.
+    #[error("{}: {reason}", path.display())]
+    Refused {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Writing to standard output failed.
+    #[error("<stdout>: {0}")]
+    Stdout(io::Error),
+}
+
+impl CliError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<Path>, source: io::Error) -> CliError {
+        CliError::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// A refusal about `path`.
+    pub fn refused(path: impl AsRef<Path>, reason: impl Into<String>) -> CliError {
+        CliError::Refused {
+            path: path.as_ref().to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether this is standard output closing early (`pkgctl contents | head`),
+    /// which is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// An operating-system error from `std` or `rustix`, before it knows its file.
+pub trait OsError {
+    /// As a `std::io::Error`.
+    fn into_io(self) -> io::Error;
+}
+
+impl OsError for io::Error {
+    fn into_io(self) -> io::Error {
+        self
+    }
+}
+
+impl OsError for rustix::io::Errno {
+    fn into_io(self) -> io::Error {
+        self.into()
+    }
+}
+
+/// Attach a path to an I/O result.
+pub trait WithPath<T> {
+    /// The result, its error turned into a [`CliError::Io`] about `path`.
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T, E: OsError> WithPath<T> for std::result::Result<T, E> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| CliError::io(path, e.into_io()))
+    }
+}
+
+/// Result alias of the command line.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;

@@ -1,0 +1,339 @@
+//! FUSE plumbing for tests: is FUSE usable here, is a path mounted, and a guard
+//! that unmounts (and reaps the daemon) however a test ends.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How to get FUSE on Debian or Ubuntu, for messages.
+const INSTALL_HINT: &str = "install fuse3 (`apt-get install -y fuse3` as root; `make test` run as \
+                            root on Debian/Ubuntu installs it)";
+
+/// How often the wait functions look at `/proc/self/mountinfo`.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How long [`MountGuard`]'s drop waits for its daemon to exit after the
+/// unmount before killing it.
+const DAEMON_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether FUSE mounts can be made here: `/dev/fuse` exists and opens for
+/// reading and writing, and `fusermount3` is on `PATH`. The error says what is
+/// missing and how to get it.
+pub fn fuse_available() -> Result<(), String> {
+    let dev = Path::new("/dev/fuse");
+    if !dev.exists() {
+        return Err(
+            "/dev/fuse does not exist: load the fuse kernel module (`modprobe fuse`), or give \
+             the container the device (`--device /dev/fuse`)"
+                .to_owned(),
+        );
+    }
+    if let Err(e) = fs::OpenOptions::new().read(true).write(true).open(dev) {
+        return Err(format!(
+            "/dev/fuse cannot be opened for reading and writing: {e}"
+        ));
+    }
+    if find_in_path("fusermount3").is_none() {
+        return Err(format!("fusermount3 is not on PATH: {INSTALL_HINT}"));
+    }
+    Ok(())
+}
+
+/// The first executable file named `program` in the directories of `$PATH`.
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The absolute form of a mount point as `/proc/self/mountinfo` shows it,
+/// found without touching the mount point itself (a hung FUSE daemon would
+/// block a `stat` of it): the parent directory is canonicalized and the last
+/// component appended.
+fn mountinfo_path(mountpoint: &Path) -> io::Result<PathBuf> {
+    let absolute = if mountpoint.is_absolute() {
+        mountpoint.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(mountpoint)
+    };
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => Ok(parent.canonicalize()?.join(name)),
+        // "/" or a path ending in "..": canonicalize the whole.
+        _ => absolute.canonicalize(),
+    }
+}
+
+/// Undoes the octal escapes (`\040` for a space, `\011`, `\012`, `\134`) that
+/// `/proc/self/mountinfo` uses in paths.
+fn unescape_mountinfo(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                if let Ok(byte) = u8::try_from(value) {
+                    out.push(byte);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The mount points listed in a `mountinfo` text (the fifth field of each
+/// line), unescaped.
+fn mount_points(mountinfo: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mountinfo)
+}
+
+/// Whether something is mounted on `mountpoint`, according to
+/// `/proc/self/mountinfo`. Does not touch the mount point itself.
+pub fn is_mounted(mountpoint: &Path) -> io::Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let wanted = mountinfo_path(mountpoint)?;
+    let wanted = wanted.as_os_str().as_bytes();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    let found = mount_points(&mountinfo).any(|p| p == wanted);
+    Ok(found)
+}
+
+/// Polls `/proc/self/mountinfo` until `mountpoint` is mounted; a
+/// [`io::ErrorKind::TimedOut`] error when it is not after `timeout`.
+pub fn wait_for_mount(mountpoint: &Path, timeout: Duration) -> io::Result<()> {
+    wait_until(mountpoint, timeout, true, &mut || Ok(()))
+}
+
+/// Polls `/proc/self/mountinfo` until `mountpoint` is no longer mounted; a
+/// [`io::ErrorKind::TimedOut`] error when it still is after `timeout`.
+pub fn wait_for_unmount(mountpoint: &Path, timeout: Duration) -> io::Result<()> {
+    wait_until(mountpoint, timeout, false, &mut || Ok(()))
+}
+
+/// Polls until the mount state of `mountpoint` is `mounted`, calling `check`
+/// between polls (it may end the wait early with an error).
+fn wait_until(
+    mountpoint: &Path,
+    timeout: Duration,
+    mounted: bool,
+    check: &mut dyn FnMut() -> io::Result<()>,
+) -> io::Result<()> {
+    let start = Instant::now();
+    loop {
+        if is_mounted(mountpoint)? == mounted {
+            return Ok(());
+        }
+        check()?;
+        if start.elapsed() >= timeout {
+            let what = if mounted { "appear in" } else { "leave" };
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} did not {what} /proc/self/mountinfo within {timeout:?}",
+                    mountpoint.display()
+                ),
+            ));
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Unmounts `mountpoint` with `fusermount3 -u -z`, falling back to
+/// `umount -l`. The error tells how both attempts failed.
+fn unmount(mountpoint: &Path) -> Result<(), String> {
+    let first = match run("fusermount3", &["-u", "-z"], mountpoint) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    run("umount", &["-l"], mountpoint).map_err(|second| format!("{first}; {second}"))
+}
+
+/// Runs `program args… path`; the error holds the command, its status and
+/// stderr.
+fn run(program: &str, args: &[&str], path: &Path) -> Result<(), String> {
+    let command = format!("{program} {} {}", args.join(" "), path.display());
+    match Command::new(program).args(args).arg(path).output() {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!(
+            "`{command}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(e) => Err(format!("`{command}` could not run: {e}")),
+    }
+}
+
+/// Unmounts a mount point when dropped, and reaps the daemon serving it if
+/// the guard owns one.
+///
+/// Dropping the guard (at the end of a test, or while a panic unwinds) lazily
+/// unmounts the mount point if it is still mounted, with `fusermount3 -u -z`
+/// or else `umount -l`, then waits up to 5 s for the daemon to exit and kills
+/// it if it has not. Failures are reported on stderr, since a drop cannot
+/// return them; use [`MountGuard::unmount`] to see them as a result.
+///
+/// Declare the guard *after* the temporary directory holding the mount point,
+/// so that it drops first: a temporary directory removed while still mounted
+/// would have its removal reach into the mount.
+#[derive(Debug)]
+pub struct MountGuard {
+    mountpoint: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl MountGuard {
+    /// A guard for a mount made by someone else (a daemonizing `packagefs
+    /// mount`, say).
+    pub fn new(mountpoint: impl Into<PathBuf>) -> Self {
+        MountGuard {
+            mountpoint: mountpoint.into(),
+            daemon: None,
+        }
+    }
+
+    /// A guard that also owns the process serving the mount (a `packagefs
+    /// mount --foreground` child), reaped after the unmount.
+    pub fn with_daemon(mountpoint: impl Into<PathBuf>, daemon: Child) -> Self {
+        MountGuard {
+            mountpoint: mountpoint.into(),
+            daemon: Some(daemon),
+        }
+    }
+
+    /// The guarded mount point.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Waits until the mount point is mounted, like [`wait_for_mount`], but
+    /// fails at once, with its exit status, if the owned daemon exits first.
+    pub fn wait_mounted(&mut self, timeout: Duration) -> io::Result<()> {
+        let daemon = &mut self.daemon;
+        wait_until(&self.mountpoint, timeout, true, &mut || {
+            if let Some(child) = daemon.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    return Err(io::Error::other(format!(
+                        "the daemon exited ({status}) before the mount appeared"
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Unmounts now (if mounted) and reaps the daemon, returning what went
+    /// wrong instead of printing it. A daemon that had to be killed, or that
+    /// exited unsuccessfully, is an error.
+    pub fn unmount(mut self) -> Result<(), String> {
+        self.release()
+    }
+
+    /// The work of both [`MountGuard::unmount`] and drop; leaves the guard
+    /// empty so that it runs only once.
+    fn release(&mut self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        match is_mounted(&self.mountpoint) {
+            Ok(false) => {}
+            Ok(true) => {
+                if let Err(e) = unmount(&self.mountpoint) {
+                    problems.push(e);
+                }
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "cannot tell whether {} is mounted: {e}",
+                    self.mountpoint.display()
+                ));
+                if let Err(e) = unmount(&self.mountpoint) {
+                    problems.push(e);
+                }
+            }
+        }
+        if let Some(child) = self.daemon.take() {
+            if let Err(e) = reap(child) {
+                problems.push(e);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: {}",
+                self.mountpoint.display(),
+                problems.join("; ")
+            ))
+        }
+    }
+}
+
+/// Waits for a daemon to exit after its unmount, killing it after
+/// [`DAEMON_EXIT_GRACE`].
+fn reap(mut child: Child) -> Result<(), String> {
+    let pid = child.id();
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("daemon {pid} exited with {status}")),
+            Ok(None) if start.elapsed() < DAEMON_EXIT_GRACE => thread::sleep(POLL_INTERVAL),
+            Ok(None) => {
+                let killed = child.kill();
+                let waited = child.wait();
+                return Err(format!(
+                    "daemon {pid} still ran {DAEMON_EXIT_GRACE:?} after the unmount; killed it \
+                     ({killed:?}, {waited:?})"
+                ));
+            }
+            Err(e) => return Err(format!("cannot wait for daemon {pid}: {e}")),
+        }
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.release() {
+            eprintln!("MountGuard: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mountinfo_octal() {
+        assert_eq!(unescape_mountinfo(r"/mnt/a\040b"), b"/mnt/a b");
+        assert_eq!(unescape_mountinfo(r"/x\011y\012z\134w"), b"/x\ty\nz\\w");
+        // Not an escape: left alone.
+        assert_eq!(unescape_mountinfo(r"/a\09"), br"/a\09");
+        assert_eq!(unescape_mountinfo(r"/a\"), br"/a\");
+    }
+
+    #[test]
+    fn finds_mount_point_field() {
+        let text = "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 - ext3 /dev/root rw\n\
+                    37 35 0:5 / / rw - ext4 /dev/vda rw\n";
+        let points: Vec<Vec<u8>> = mount_points(text).collect();
+        assert_eq!(points, vec![b"/mnt two".to_vec(), b"/".to_vec()]);
+    }
+}

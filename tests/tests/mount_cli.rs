@@ -1,0 +1,105 @@
+//! The `packagefs` command line: foreground mounts that unmount on SIGTERM,
+//! and failures that exit non-zero with a one-line reason.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, golden, is_mounted, Mount};
+
+/// Run packagefs with `args`, expecting failure; returns its stderr.
+fn fails(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.starts_with("packagefs: ") && err.trim_end().lines().count() == 1,
+        "one-line reason expected: {err:?}"
+    );
+    err
+}
+
+#[test]
+fn a_foreground_mount_unmounts_on_sigterm() {
+    let dir = tempfile::Builder::new()
+        .prefix("pfs-mnt")
+        .tempdir()
+        .unwrap();
+    let mnt = dir.path().join("m");
+    std::fs::create_dir(&mnt).unwrap();
+    let log = dir.path().join("daemon.log");
+    let mut child = Command::new(bin())
+        .arg("mount")
+        .arg(golden("nested-zstd"))
+        .arg(&mnt)
+        .arg("--foreground")
+        .arg("--log-file")
+        .arg(&log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Guard the mount while the test runs.
+    let guard = Mount::adopt(dir, log);
+    let start = Instant::now();
+    while !is_mounted(&mnt) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the foreground daemon exited: {}",
+            guard.log()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no mount after 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(mnt.join("data/sizes/size_7.bin").is_file());
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {}", guard.log());
+    assert!(!is_mounted(&mnt), "SIGTERM unmounts");
+    drop(guard);
+}
+
+#[test]
+fn failures_exit_non_zero_with_a_one_line_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("m");
+    std::fs::create_dir(&mnt).unwrap();
+    let missing = dir.path().join("missing.hpkg");
+    let pkg = golden("nested-zstd");
+
+    let err = fails(&["mount".as_ref(), missing.as_os_str(), mnt.as_os_str()]);
+    assert!(err.contains("missing.hpkg"), "{err}");
+
+    let err = fails(&[
+        "mount".as_ref(),
+        pkg.as_os_str(),
+        dir.path().join("nowhere").as_os_str(),
+    ]);
+    assert!(err.contains("nowhere"), "{err}");
+
+    let err = fails(&[
+        "mount".as_ref(),
+        pkg.as_os_str(),
+        mnt.as_os_str(),
+        "-o".as_ref(),
+        "frobnicate".as_ref(),
+    ]);
+    assert!(err.contains("frobnicate"), "{err}");
+
+    let err = fails(&[
+        "mount".as_ref(),
+        dir.path().as_os_str(),
+        mnt.as_os_str(),
+        "--layers".as_ref(),
+        "usr".as_ref(),
+    ]);
+    assert!(err.contains("usr"), "{err}");
+
+    let err = fails(&["unmount".as_ref(), mnt.as_os_str()]);
+    assert!(err.contains(&mnt.display().to_string()), "{err}");
+    assert!(!is_mounted(&mnt));
+}
