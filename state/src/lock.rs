@@ -24,7 +24,8 @@ pub enum LockWait {
     /// Wait as long as it takes (the default).
     #[default]
     Block,
-    /// Give up with [`Error::LockTimeout`] after this long.
+    /// Give up with [`Error::LockTimeout`] after this long
+    /// (`Duration::ZERO`: a single try).
     Timeout(Duration),
 }
 

@@ -560,3 +560,46 @@ fn interrupted_transaction_is_undone_by_the_next() {
         3
     );
 }
+
+#[test]
+fn json_shapes_are_stable() {
+    fn sync_send<T: Send + Sync>() {}
+    sync_send::<Root>();
+    let s = Scratch::new();
+    let a = s.incoming(PLAIN[0], "a.hpkg");
+    let c = s
+        .root
+        .add(&[&a], Layer::User, false, "pkgctl add a.hpkg")
+        .unwrap();
+    let text = serde_json::to_string(&c.generation).unwrap();
+    assert!(
+        text.starts_with(r#"{"number":2,"parent":1,"time":""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"","reason":"pkgctl add a.hpkg","pinned":false,"packages":[{"layer":"user","file_name":"a.hpkg","size":"#), "{text}");
+    let v = serde_json::to_value(&c.generation).unwrap();
+    assert_eq!(v["parent"], 1);
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        v["packages"][0],
+        serde_json::json!({
+            "layer": "user",
+            "file_name": "a.hpkg",
+            "size": fs::metadata(&a).unwrap().len(),
+            "hash": file_hash(&a).to_hex(),
+        })
+    );
+    let c = serde_json::to_value(&c).unwrap();
+    let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "added",
+            "changed",
+            "forced",
+            "generation",
+            "removed",
+            "warnings"
+        ]
+    );
+}
