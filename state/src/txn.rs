@@ -5,7 +5,7 @@
 //!    generation file, temporaries `.*.tmp-*`); repair a corrupt `active.list`
 //!    or a missing current generation file from the newest valid generation.
 //! 2. **Prepare** (the operation): stage copies as fsynced temporaries.
-//! 3. **Commit** a [`Plan`]:
+//! 3. **Commit** the plan:
 //!    1. write the journal (temp, fsync, rename, fsync dir) listing every move;
 //!    2. move files: retire package files out of `packages/` (rename into the
 //!       store, or unlink when the store holds that content), rename staged
