@@ -221,6 +221,8 @@ fn status_shows_the_shadowed_conf_and_an_unmet_requirement_after_a_forced_remove
     assert_eq!(conf[0]["shown"]["label"], "hello_user-1.0-1");
     assert_eq!(conf[0]["shown"]["layer"], "user");
     assert_eq!(v["problems"], serde_json::json!([]));
+    assert_eq!(v["not_mounted"], serde_json::json!([]));
+    assert_eq!(v["blocked_entries"], serde_json::json!([]));
     let text = ok(&env.r(&["status"]));
     assert!(
         text.contains("/etc/hello/hello.conf: file of hello_base-1.0-1 (system/")
@@ -488,6 +490,46 @@ fn errors_are_one_line_and_name_the_file() {
     );
     let err = one_line_failure(&env.r(&["rollback"]));
     assert!(err.contains("generation 1 has no parent"), "{err}");
+}
+
+#[test]
+fn help_teaches_every_root_command() {
+    let top = ok(&run(&["--help".as_ref()], &[]));
+    assert!(top.contains("PACKAGEFS_ROOT"), "{top}");
+    for cmd in [
+        "init",
+        "add",
+        "remove",
+        "list",
+        "status",
+        "generations",
+        "rollback",
+        "gc",
+        "pin",
+        "unpin",
+        "verify",
+    ] {
+        assert!(
+            top.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "{cmd} not in:\n{top}"
+        );
+        let long = ok(&run(&[cmd.as_ref(), "--help".as_ref()], &[]));
+        assert!(
+            long.contains("Example:"),
+            "no example in {cmd} --help:\n{long}"
+        );
+        assert!(
+            long.contains(&format!("pkgctl {cmd}")) || long.contains(&format!("ROOT {cmd}")),
+            "{long}"
+        );
+    }
+    for cmd in ["list", "status", "generations", "verify"] {
+        let long = ok(&run(&[cmd.as_ref(), "--help".as_ref()], &[]));
+        assert!(
+            long.contains("--json") && long.contains("\"layer\""),
+            "{cmd}:\n{long}"
+        );
+    }
 }
 
 #[test]

@@ -18,9 +18,11 @@ use crate::output::{lossy, Out};
 ///
 /// Prints the generation in force, then:
 ///
-///   shadowed paths: every path one active package hides from another, with
+///   shadowed paths: every path one mounted package hides from another, with
 ///     the package shown in its place (user wins over common over system;
 ///     inside a layer the later activated package wins);
+///   not mounted: active packages the mount leaves out because their
+///     requirements are unmet (or their metadata is unreadable);
 ///   dependency problems: unmet requirements and conflicts;
 ///   blocked entries: the paths ROOT/system/state/blocked-entries hides.
 ///
@@ -38,6 +40,9 @@ use crate::output::{lossy, Out};
 ///        "hidden": {"layer": "system", "file_name": "...", "label": "hello_base-1.0-1"},
 ///        "shown":  {"layer": "user", "file_name": "...", "label": "hello_user-1.0-1"}}
 ///     ],
+///     "not_mounted": [{"layer", "file_name", "label"}],  left out of the mount
+///                                        (and of "shadowed"): requirements
+///                                        unmet, or metadata unreadable (label "")
 ///     "problems": [
 ///       {"kind": "unmet", "package": 0, "name": "hello_user-1.0-1",
 ///        "requirement": "hello_base"}
@@ -90,6 +95,7 @@ struct StatusJson<'a> {
     generation: &'a Generation,
     fallback: bool,
     shadowed: Vec<ShadowedJson>,
+    not_mounted: Vec<Named>,
     problems: &'a [DepProblem],
     unreadable: Vec<Unreadable>,
     blocked_entries: Vec<String>,
@@ -104,15 +110,45 @@ fn mount_layer(layer: Layer) -> MountLayer {
     }
 }
 
-/// The union tree of a generation: its packages opened in mount order
-/// (layer, then activation order). Packages that cannot be opened are left
-/// out with a warning, as the mount leaves them out.
+/// Indexes (into `generation.packages`) of the packages the mount leaves
+/// out: those whose metadata is unreadable, and those whose requirements
+/// cannot be met by mountable packages ([`state::deps::mountable`]).
+fn not_mounted(root: &Root, generation: &Generation) -> Vec<usize> {
+    let mut readable = Vec::new();
+    let mut out = Vec::new();
+    for (i, p) in generation.packages.iter().enumerate() {
+        match root.package_info(p) {
+            Ok(info) => readable.push((i, info)),
+            Err(_) => out.push(i),
+        }
+    }
+    let refs: Vec<&hpkg_format::PackageInfo> = readable.iter().map(|(_, i)| i.as_ref()).collect();
+    for ((i, _), ok) in readable.iter().zip(state::deps::mountable(&refs)) {
+        if !ok {
+            out.push(*i);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The union tree of a generation's mountable packages (all but
+/// `left_out`), opened in mount order (layer, then activation order).
+/// Packages that cannot be opened are left out with a warning, as the mount
+/// leaves them out.
 fn union_tree(
     root: &Root,
     generation: &Generation,
+    left_out: &[usize],
     warnings: &mut Vec<String>,
 ) -> Result<(Tree, Vec<ActivePackage>)> {
-    let mut order: Vec<&ActivePackage> = generation.packages.iter().collect();
+    let mut order: Vec<&ActivePackage> = generation
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !left_out.contains(i))
+        .map(|(_, p)| p)
+        .collect();
     order.sort_by_key(|p| p.layer);
     let mut mounted = Vec::with_capacity(order.len());
     let mut active = Vec::with_capacity(order.len());
@@ -147,7 +183,8 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
     let loaded = root.current().map_err(state_err)?;
     let generation = &loaded.generation;
     let mut warnings = loaded.warnings.clone();
-    let (tree, active) = union_tree(&root, generation, &mut warnings)?;
+    let left_out = not_mounted(&root, generation);
+    let (tree, active) = union_tree(&root, generation, &left_out, &mut warnings)?;
     let named = |m: &MountedPackage| {
         let i = tree
             .packages()
@@ -170,6 +207,18 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             shown: named(s.shown),
         })
         .collect();
+    let not_mounted: Vec<Named> = left_out
+        .iter()
+        .filter_map(|i| generation.packages.get(*i))
+        .map(|p| Named {
+            layer: p.layer,
+            file_name: p.file_name.clone(),
+            label: root
+                .package_info(p)
+                .map(|info| format!("{}-{}", info.name, info.version))
+                .unwrap_or_default(),
+        })
+        .collect();
     let deps = root.check_dependencies(generation);
     let unreadable: Vec<Unreadable> = deps
         .unreadable
@@ -187,6 +236,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             generation,
             fallback: loaded.fallback,
             shadowed,
+            not_mounted,
             problems: &deps.problems,
             unreadable,
             blocked_entries,
@@ -217,6 +267,13 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             s.shown.layer,
             s.shown.file_name
         ))?;
+    }
+    out.line(format_args!(
+        "not mounted (requirements unmet or metadata unreadable): {}",
+        not_mounted.len()
+    ))?;
+    for n in &not_mounted {
+        out.line(format_args!("  {} ({}/{})", n.label, n.layer, n.file_name))?;
     }
     out.line(format_args!(
         "dependency problems: {}",
