@@ -195,6 +195,15 @@ fn add_to_layers_then_list_text_and_json() {
         .bytes()
         .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     assert_eq!(v["warnings"], serde_json::json!([]));
+
+    // The same file again changes nothing, and says why on stderr.
+    let again = env.add(&[], &[BASE]);
+    assert_eq!(ok(&again), "generation 3 (unchanged: nothing to do)\n");
+    assert_eq!(
+        stderr(&again),
+        format!("pkgctl: warning: system/{BASE}: already active\n")
+    );
+    assert_eq!(env.json(&["generations", "--json"])["current"], 3);
 }
 
 #[test]
@@ -444,8 +453,18 @@ fn verify_passes_then_finds_a_modified_package_file() {
 #[test]
 fn the_root_comes_from_packagefs_root_or_the_error_says_how_to_give_it() {
     let env = Env::new();
-    env.init();
     let root = env.root();
+    let out = run(&["init".as_ref()], &[("PACKAGEFS_ROOT", &root)]);
+    assert!(ok(&out).contains("generation 1"));
+    assert!(root.join("system/state/active.list").is_file());
+    // -R wins over the environment.
+    let other = env.dir.path().join("other");
+    let out = run(
+        &["-R".as_ref(), other.as_os_str(), "init".as_ref()],
+        &[("PACKAGEFS_ROOT", &root)],
+    );
+    ok(&out);
+    assert!(other.join("system/state/active.list").is_file());
     let out = run(&["list".as_ref()], &[("PACKAGEFS_ROOT", &root)]);
     assert_eq!(ok(&out), "");
     let pkg = env.pkg(BASE);

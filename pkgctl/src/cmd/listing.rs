@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use state::{ActivePackage, Layer, VerifyProblem};
+use state::{ActivePackage, VerifyProblem};
 
 use crate::cmd::root::{open, warn_all};
 use crate::error::{CliError, Result};
@@ -153,7 +153,7 @@ pub fn list(args: &ListArgs, path: &Path) -> Result<()> {
         for l in &listed {
             out.line(format_args!(
                 "{:<7} {:<20} {:<12} {}",
-                layer_name(l.package.layer),
+                l.package.layer.name(),
                 l.name.as_deref().unwrap_or("?"),
                 l.version.as_deref().unwrap_or("?"),
                 l.package.file_name
@@ -161,10 +161,6 @@ pub fn list(args: &ListArgs, path: &Path) -> Result<()> {
         }
     }
     out.finish()
-}
-
-fn layer_name(layer: Layer) -> &'static str {
-    layer.name()
 }
 
 /// `pkgctl generations`.

@@ -26,6 +26,8 @@ use crate::output::{lossy, Out};
 ///   dependency problems: unmet requirements and conflicts;
 ///   blocked entries: the paths ROOT/system/state/blocked-entries hides.
 ///
+/// The exit status is 0 whatever is found (`pkgctl verify` checks the files).
+///
 /// With --json, prints one JSON object (stable; new keys may be added):
 ///
 ///   {
