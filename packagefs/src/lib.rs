@@ -35,7 +35,7 @@ pub mod prefetch;
 pub mod source;
 pub mod tree;
 
-use source::{MountSpec, SourceError};
+use source::{GenerationChoice, MountSpec, SourceError};
 use tree::{Tree, TreeError};
 
 /// Why a mount could not be prepared.
@@ -52,23 +52,49 @@ pub enum Error {
     Tree(#[from] TreeError),
 }
 
-/// Open the packages `spec` names and merge them into a tree.
+/// Open the packages `spec` names and merge them into a tree (the current
+/// generation of a root with state); see [`load_tree_with`].
+pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
+    load_tree_with(spec, GenerationChoice::Current)
+}
+
+/// Open the packages of `spec` (the generation `choice` of a root with
+/// state) and merge them into a tree.
 ///
 /// Package files named one by one must all open. In a root, a package that
 /// cannot be opened is left out with an error in the log, and the rest is
-/// mounted.
-pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
-    let sources = source::resolve(spec)?;
+/// mounted. In a root with state, the generation's warnings are logged as
+/// warnings, a package whose requirements are not met by the generation's
+/// other mountable packages is left out with a warning saying why, and the
+/// paths of `blocked-entries` are hidden.
+pub fn load_tree_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Tree, Error> {
+    let resolved = source::resolve_with(spec, choice)?;
+    for w in &resolved.warnings {
+        log::warn!("{w}");
+    }
+    if let Some(n) = resolved.generation {
+        log::info!(
+            "mounting generation {n} ({} packages)",
+            resolved.packages.len()
+        );
+    }
     let strict = matches!(spec, MountSpec::Files(_));
-    let mut packages = Vec::with_capacity(sources.len());
-    for opened in package::open_all(sources) {
+    let mut packages = Vec::with_capacity(resolved.packages.len());
+    for opened in package::open_all(resolved.packages.clone()) {
         match opened {
             Ok(p) => packages.push(p),
             Err((_, e)) if strict => return Err(Error::Package(e)),
             Err((src, e)) => log::error!("package {} is not mounted: {e}", src.path.display()),
         }
     }
-    let tree = Tree::new(packages)?;
+    if resolved.check_dependencies {
+        packages = drop_unmet(packages);
+    }
+    packages.retain(|p| resolved.layer_shown(p.source()));
+    let tree = Tree::with_blocked(packages, &resolved.blocked)?;
+    if !resolved.blocked.is_empty() {
+        log::info!("{} blocked entries hidden", resolved.blocked.len());
+    }
     log::info!("index memory: {}", tree.memory());
     if tree.shadowed_count() > 0 {
         log::info!(
@@ -86,4 +112,49 @@ pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
         }
     }
     Ok(tree)
+}
+
+/// Leave out the packages whose requirements the others do not meet
+/// (`state::deps::mountable`), with a warning naming what is missing.
+fn drop_unmet(packages: Vec<package::MountedPackage>) -> Vec<package::MountedPackage> {
+    let infos: Vec<&hpkg_format::PackageInfo> =
+        packages.iter().map(|p| p.package().info()).collect();
+    let ok = state::deps::mountable(&infos);
+    if ok.iter().all(|&m| m) {
+        return packages;
+    }
+    let owned: Vec<hpkg_format::PackageInfo> = infos.iter().map(|&i| i.clone()).collect();
+    let problems = state::deps::check(&owned);
+    packages
+        .into_iter()
+        .zip(ok)
+        .enumerate()
+        .filter_map(|(i, (p, mountable))| {
+            if mountable {
+                return Some(p);
+            }
+            let unmet: Vec<String> = problems
+                .iter()
+                .filter_map(|pr| match pr {
+                    state::DepProblem::Unmet {
+                        package,
+                        requirement,
+                        ..
+                    } if *package == i => Some(requirement.clone()),
+                    _ => None,
+                })
+                .collect();
+            let why = if unmet.is_empty() {
+                "it requires a package that is itself not mounted".to_string()
+            } else {
+                format!("unmet requirement {}", unmet.join(", "))
+            };
+            log::warn!(
+                "package {} ({}) is not mounted: {why}",
+                p.path().display(),
+                p.label()
+            );
+            None
+        })
+        .collect()
 }

@@ -160,7 +160,29 @@ pub struct Shadowed<'a> {
 impl Tree {
     /// Merge packages given in ascending priority (a later package wins).
     pub fn new(packages: Vec<MountedPackage>) -> Result<Tree, TreeError> {
-        let (nodes, shadows) = build::build(&packages)?;
+        Tree::with_blocked::<&str>(packages, &[])
+    }
+
+    /// Like [`Tree::new`], hiding the paths in `blocked` (relative to the
+    /// mount root; leading and trailing `/` ignored) and everything below
+    /// them. A hidden path does not exist in the tree at all.
+    pub fn with_blocked<S: AsRef<str>>(
+        packages: Vec<MountedPackage>,
+        blocked: &[S],
+    ) -> Result<Tree, TreeError> {
+        let blocked: std::collections::HashSet<Vec<u8>> = blocked
+            .iter()
+            .map(|b| {
+                b.as_ref()
+                    .split('/')
+                    .filter(|c| !c.is_empty() && *c != ".")
+                    .collect::<Vec<_>>()
+                    .join("/")
+                    .into_bytes()
+            })
+            .filter(|b| !b.is_empty())
+            .collect();
+        let (nodes, shadows) = build::build(&packages, &blocked)?;
         let root_mtime = packages
             .iter()
             .filter_map(|p| std::fs::metadata(p.path()).and_then(|m| m.modified()).ok())
