@@ -9,6 +9,8 @@
 //! - [`fs`] holds the file-system operations over the tree, [`cache`] the
 //!   decompressed chunks, [`prefetch`] read-ahead, and [`fuse`] the thin
 //!   adapter to the kernel.
+//! - [`live`] follows a root with state while mounted: package files
+//!   added or removed, `pkgctl` changes, swapping in the new tree.
 //! - [`options`] parses `-o` mount options, [`daemon`] starts the daemon in
 //!   the background and reports when the mount is ready.
 //!
@@ -29,6 +31,7 @@ pub mod cache;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;
+pub mod live;
 pub mod options;
 pub mod package;
 pub mod prefetch;
@@ -69,6 +72,12 @@ pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
 /// paths of `blocked-entries` are hidden.
 pub fn load_tree_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Tree, Error> {
     let resolved = source::resolve_with(spec, choice)?;
+    build_tree(&resolved, matches!(spec, MountSpec::Files(_)))
+}
+
+/// Open the packages `resolved` names and merge them into a tree (see
+/// [`load_tree_with`]); `strict`: every package must open.
+pub fn build_tree(resolved: &source::Resolved, strict: bool) -> Result<Tree, Error> {
     for w in &resolved.warnings {
         log::warn!("{w}");
     }
@@ -78,7 +87,6 @@ pub fn load_tree_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Tree
             resolved.packages.len()
         );
     }
-    let strict = matches!(spec, MountSpec::Files(_));
     let mut packages = Vec::with_capacity(resolved.packages.len());
     for opened in package::open_all(resolved.packages.clone()) {
         match opened {

@@ -19,6 +19,7 @@ use clap::{Args, Parser, Subcommand};
 use packagefs::daemon::{self, Readiness};
 use packagefs::fs::{FsConfig, PackageFs};
 use packagefs::fuse::{self, MountConfig};
+use packagefs::live::{self, Trees};
 use packagefs::options::{parse_size, MountOptions};
 use packagefs::source::{parse_layers, GenerationChoice, MountSpec};
 
@@ -274,6 +275,18 @@ fn start(
     let tree = packagefs::load_tree_with(&p.spec, p.generation).map_err(|e| e.to_string())?;
     let fs = PackageFs::new(tree, &p.fs_config)
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    fuse::mount(Arc::new(fs), &p.mountpoint, &p.mount_config)
-        .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))
+    let trees = Arc::new(Trees::new(Arc::new(fs)));
+    let session = fuse::mount_trees(trees.clone(), &p.mountpoint, &p.mount_config)
+        .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
+    // The current generation of a root with state follows the root live;
+    // an older generation and a root without state stay as mounted.
+    if let (MountSpec::Root { root, .. }, GenerationChoice::Current) = (&p.spec, p.generation) {
+        if packagefs::source::has_state(root) {
+            match live::watch(trees, session.notifier(), p.spec.clone(), root) {
+                Ok(()) => log::info!("following {} live", root.display()),
+                Err(e) => log::error!("{e}; the mount will not follow changes"),
+            }
+        }
+    }
+    Ok(session)
 }

@@ -3,6 +3,7 @@
 //! errors (a package truncated or overwritten while mounted). Packages are
 //! opened in parallel.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -18,6 +19,7 @@ const LOGGED_ERRORS: u64 = 10;
 #[derive(Debug)]
 pub struct MountedPackage {
     package: Package,
+    file: Option<File>,
     source: SourcePackage,
     label: String,
     read_errors: AtomicU64,
@@ -27,6 +29,9 @@ impl MountedPackage {
     /// Open and index the package file `source.path`.
     pub fn open(source: SourcePackage) -> Result<MountedPackage, hpkg_format::Error> {
         let package = Package::open(&source.path)?;
+        // A descriptor of the same file, for a live mount to hand to the
+        // state when the file is deleted (its content is then retained).
+        let file = File::open(&source.path).ok();
         let info = package.info();
         let mut label = format!("{}-{}", info.name, info.version);
         if let Some(layer) = source.layer {
@@ -34,6 +39,7 @@ impl MountedPackage {
         }
         Ok(MountedPackage {
             package,
+            file,
             source,
             label,
             read_errors: AtomicU64::new(0),
@@ -43,6 +49,12 @@ impl MountedPackage {
     /// The opened package.
     pub fn package(&self) -> &Package {
         &self.package
+    }
+
+    /// An open descriptor of the package file (`None` if it could not be
+    /// opened a second time). It is the file's content even once deleted.
+    pub fn file(&self) -> Option<&File> {
+        self.file.as_ref()
     }
 
     /// Where it comes from, its layer and owner.

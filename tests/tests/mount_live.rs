@@ -1,0 +1,106 @@
+//! A mount of the current generation of a root with state follows the root:
+//! a package copied or moved into a packages directory appears, a removed
+//! one disappears while a file opened before keeps reading its content, a
+//! rollback made with `state::Root` shows the old tree, and a second mount
+//! with `--generation previous` shows the generation before.
+
+mod common;
+mod state_common;
+
+use std::io::Read;
+
+use common::Mount;
+use state::Root;
+use state_common::{content, expected, files, wait_for, Scratch};
+
+/// Seconds to wait for a change to show.
+const PATIENCE: u64 = 10;
+
+#[test]
+fn the_mount_follows_the_root() {
+    let s = Scratch::new();
+    let root_dir = s.root();
+    std::fs::create_dir_all(root_dir.join("system/packages")).unwrap();
+    std::fs::copy(
+        s.package("alpha", &[]),
+        root_dir.join("system/packages/alpha-1.0-1-any.hpkg"),
+    )
+    .unwrap();
+    let root = Root::init(&root_dir).unwrap();
+    let m = Mount::new(&[&root_dir], &["-v"]);
+    assert_eq!(files(&m.path()), expected(&["alpha"]));
+
+    // cp: the file appears once complete.
+    std::fs::copy(
+        s.package("beta", &[]),
+        root_dir.join("system/packages/beta-1.0-1-any.hpkg"),
+    )
+    .unwrap();
+    assert!(
+        wait_for(PATIENCE, || files(&m.path())
+            == expected(&["alpha", "beta"])),
+        "beta did not appear: {:?}\n{}",
+        files(&m.path()).keys().collect::<Vec<_>>(),
+        m.log()
+    );
+
+    // mv into the user layer.
+    std::fs::rename(
+        s.package("gamma", &[]),
+        root_dir.join("user/packages/gamma-1.0-1-any.hpkg"),
+    )
+    .unwrap();
+    assert!(
+        wait_for(PATIENCE, || files(&m.path())
+            == expected(&["alpha", "beta", "gamma"])),
+        "gamma did not appear\n{}",
+        m.log()
+    );
+
+    // An invalid file is refused and the mount stays as it was.
+    std::fs::write(
+        root_dir.join("system/packages/broken-1.0-1-any.hpkg"),
+        b"not a package",
+    )
+    .unwrap();
+    assert!(
+        wait_for(PATIENCE, || m.log().contains("broken-1.0-1-any.hpkg")),
+        "no log line about the broken file\n{}",
+        m.log()
+    );
+    assert_eq!(files(&m.path()), expected(&["alpha", "beta", "gamma"]));
+    std::fs::remove_file(root_dir.join("system/packages/broken-1.0-1-any.hpkg")).unwrap();
+
+    // rm: beta's file goes; one opened before keeps its content.
+    let mut open = std::fs::File::open(m.path().join("data/beta.txt")).unwrap();
+    std::fs::remove_file(root_dir.join("system/packages/beta-1.0-1-any.hpkg")).unwrap();
+    assert!(
+        wait_for(PATIENCE, || files(&m.path())
+            == expected(&["alpha", "gamma"])),
+        "beta did not disappear\n{}",
+        m.log()
+    );
+    let mut got = Vec::new();
+    open.read_to_end(&mut got).unwrap();
+    assert_eq!(got, content("beta"), "the open file lost its content");
+    let after_rm = root.current().unwrap().generation.number;
+
+    // Rollback (as pkgctl does it): beta is back, from the content the
+    // daemon retained from its open descriptor.
+    root.rollback(None, "test rollback").unwrap();
+    assert!(
+        wait_for(PATIENCE, || files(&m.path())
+            == expected(&["alpha", "beta", "gamma"])),
+        "the rollback did not show\n{}",
+        m.log()
+    );
+
+    // Another mount of the previous generation shows the set after the rm.
+    assert_eq!(
+        root.current().unwrap().generation.parent,
+        Some(after_rm),
+        "rollback's parent"
+    );
+    let prev = Mount::new(&[&root_dir], &["--generation", "previous"]);
+    assert_eq!(files(&prev.path()), expected(&["alpha", "gamma"]));
+}
