@@ -18,7 +18,10 @@
 //! then differs from the one served, the new tree is built, swapped in, and
 //! the kernel told to forget the root's entries.
 //!
-//! Limitations: every swap re-opens every package of the new generation,
+//! Limitations: a lookup answered from the old tree just as the swap
+//! happens can leave a stale entry in the kernel; the root's entries are
+//! invalidated twice (right after the swap and 200 ms later) to close
+//! that window in practice. Every swap re-opens every package of the new generation,
 //! and gives every node but the root a new inode number (a process holding
 //! a directory of the old tree open keeps seeing the old tree there until
 //! it looks the path up again). The last [`KEPT_TREES`] replaced trees
@@ -41,6 +44,9 @@ use crate::tree::{Tree, ROOT_INO};
 
 /// Replaced trees kept reachable by their inode numbers.
 pub const KEPT_TREES: usize = 8;
+
+/// When to invalidate the root's entries a second time after a swap.
+const RECHECK: Duration = Duration::from_millis(200);
 
 /// How long to wait for more events before acting on a change.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -344,6 +350,10 @@ fn reload(spec: &MountSpec, trees: &Trees, notifier: &Notifier, served: Served) 
         now.generation.unwrap_or(0),
         new.tree().packages().len()
     );
+    invalidate(notifier, &old, &new);
+    // A lookup that started before the swap may have answered from the old
+    // tree after the invalidation: forget again once it has surely ended.
+    std::thread::sleep(RECHECK);
     invalidate(notifier, &old, &new);
     now
 }

@@ -7,12 +7,13 @@
 //! earlier one. This is the single place that decides "which packages, in
 //! which order, in which layer".
 //!
-//! A root with state (`ROOT/system/state/`, see the `state` crate) mounts
+//! A root with state (`ROOT/system/state/` holding `active.list` or a
+//! generation file, see the `state` crate) mounts
 //! the packages of a generation — the one in force (`active.list`, or the
 //! newest valid generation file when it is corrupt, with loud warnings), or
 //! one chosen with [`GenerationChoice`] — in the generation's order, each
 //! from its packages directory or the store, and hides the paths listed in
-//! `system/state/blocked-entries`. A root without a state directory mounts
+//! `system/state/blocked-entries`. A root without state mounts
 //! every `*.hpkg` of its layers' `packages/` directories in file-name order.
 
 use std::fmt;
@@ -243,15 +244,27 @@ pub fn resolve(spec: &MountSpec) -> Result<Vec<SourcePackage>, SourceError> {
     Ok(r.shown().cloned().collect())
 }
 
-/// Whether `root` has a state directory (and so generations).
+/// Whether `root` has state: a `system/state/` directory with an
+/// `active.list` or at least one generation file.
 pub fn has_state(root: &Path) -> bool {
-    state::Root::open(root).is_ok()
+    open_state(root).is_some()
+}
+
+/// The state of `root`, if it has one (see [`has_state`]).
+fn open_state(root: &Path) -> Option<state::Root> {
+    let r = state::Root::open(root).ok()?;
+    let layout = r.layout();
+    let has_generations = std::fs::read_dir(layout.generations_dir())
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    (layout.active_list().exists() || has_generations).then_some(r)
 }
 
 /// Decide what to mount.
 ///
 /// * Package files mount in the order given.
-/// * A root with state (`ROOT/system/state/` exists): the generation chosen
+/// * A root with state (`ROOT/system/state/` with `active.list` or a
+///   generation file; see [`has_state`]): the generation chosen
 ///   by `choice`, its packages in its order, each from
 ///   `state::Root::resolve_path` (its packages directory, or the store);
 ///   `blocked-entries` lists paths to hide; requirements are checked.
@@ -283,10 +296,10 @@ pub fn resolve_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Resolv
             let mut layers = layers.clone();
             layers.sort();
             layers.dedup();
-            match state::Root::open(root) {
-                Ok(state_root) => resolve_generation(&state_root, layers, choice),
-                Err(_) if choice == GenerationChoice::Current => scan_root(root, layers),
-                Err(_) => Err(SourceError::NoGenerations(root.display().to_string())),
+            match open_state(root) {
+                Some(state_root) => resolve_generation(&state_root, layers, choice),
+                None if choice == GenerationChoice::Current => scan_root(root, layers),
+                None => Err(SourceError::NoGenerations(root.display().to_string())),
             }
         }
     }
@@ -476,6 +489,44 @@ mod tests {
         );
         assert!(got[0].uid == 0 && !got[0].strip_setid);
         assert!(got[2].strip_setid);
+    }
+
+    #[test]
+    fn an_uninitialised_state_directory_keeps_the_directory_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("system/packages");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::create_dir_all(dir.path().join("system/state")).unwrap();
+        std::fs::write(d.join("a.hpkg"), b"x").unwrap();
+        assert!(!has_state(dir.path()));
+        let spec = MountSpec::from_sources(&[dir.path().to_path_buf()], &[]).unwrap();
+        let r = resolve_with(&spec, GenerationChoice::Current).unwrap();
+        assert_eq!(r.packages.len(), 1);
+        assert_eq!(r.generation, None);
+        assert!(!r.check_dependencies);
+        // No generations to choose from.
+        assert!(matches!(
+            resolve_with(&spec, GenerationChoice::Previous),
+            Err(SourceError::NoGenerations(_))
+        ));
+    }
+
+    #[test]
+    fn generation_choices_parse() {
+        assert_eq!(
+            "previous".parse::<GenerationChoice>().unwrap(),
+            GenerationChoice::Previous
+        );
+        assert_eq!(
+            "12".parse::<GenerationChoice>().unwrap(),
+            GenerationChoice::Number(12)
+        );
+        assert_eq!(
+            "current".parse::<GenerationChoice>().unwrap(),
+            GenerationChoice::Current
+        );
+        assert!("-1".parse::<GenerationChoice>().is_err());
+        assert!("".parse::<GenerationChoice>().is_err());
     }
 
     #[test]
