@@ -1,7 +1,8 @@
 //! A mount of the current generation of a root with state follows the root:
 //! a package copied or moved into a packages directory appears, a removed
 //! one disappears while a file opened before keeps reading its content, a
-//! rollback made with `state::Root` shows the old tree, and a second mount
+//! rollback made with `state::Root` shows the old tree, a new
+//! `blocked-entries` hides its paths, and a second mount
 //! with `--generation previous` shows the generation before.
 
 mod common;
@@ -95,12 +96,26 @@ fn the_mount_follows_the_root() {
         m.log()
     );
 
-    // Another mount of the previous generation shows the set after the rm.
+    // A new blocked-entries file hides its paths at once.
+    std::fs::write(
+        root_dir.join("system/state/blocked-entries"),
+        "data/gamma.txt\n",
+    )
+    .unwrap();
+    assert!(
+        wait_for(PATIENCE, || files(&m.path())
+            == expected(&["alpha", "beta"])),
+        "the blocked entry is still shown\n{}",
+        m.log()
+    );
+
+    // Another mount of the previous generation shows the set after the rm
+    // (without gamma's blocked file).
     assert_eq!(
         root.current().unwrap().generation.parent,
         Some(after_rm),
         "rollback's parent"
     );
     let prev = Mount::new(&[&root_dir], &["--generation", "previous"]);
-    assert_eq!(files(&prev.path()), expected(&["alpha", "gamma"]));
+    assert_eq!(files(&prev.path()), expected(&["alpha"]));
 }
