@@ -38,6 +38,10 @@ pub mod prefetch;
 pub mod source;
 pub mod tree;
 
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+use package::MountedPackage;
 use source::{GenerationChoice, MountSpec, SourceError};
 use tree::{Tree, TreeError};
 
@@ -78,6 +82,17 @@ pub fn load_tree_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Tree
 /// Open the packages `resolved` names and merge them into a tree (see
 /// [`load_tree_with`]); `strict`: every package must open.
 pub fn build_tree(resolved: &source::Resolved, strict: bool) -> Result<Tree, Error> {
+    build_tree_reusing(resolved, strict, None)
+}
+
+/// Like [`build_tree`], taking the packages of `previous` that are still
+/// the same file (same path, owner, device, inode, size and modification
+/// time) instead of opening them again.
+pub fn build_tree_reusing(
+    resolved: &source::Resolved,
+    strict: bool,
+    previous: Option<&Tree>,
+) -> Result<Tree, Error> {
     for w in &resolved.warnings {
         log::warn!("{w}");
     }
@@ -87,19 +102,43 @@ pub fn build_tree(resolved: &source::Resolved, strict: bool) -> Result<Tree, Err
             resolved.packages.len()
         );
     }
-    let mut packages = Vec::with_capacity(resolved.packages.len());
-    for opened in package::open_all(resolved.packages.clone()) {
+    let mut slots: Vec<Option<Arc<MountedPackage>>> = resolved
+        .packages
+        .iter()
+        .map(|src| previous.and_then(|t| unchanged(t, src)))
+        .collect();
+    let missing: Vec<(usize, source::SourcePackage)> = resolved
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| slots.get(*i).is_some_and(Option::is_none))
+        .map(|(i, p)| (i, p.clone()))
+        .collect();
+    if previous.is_some() {
+        log::info!(
+            "{} packages reused, {} opened",
+            resolved.packages.len() - missing.len(),
+            missing.len()
+        );
+    }
+    let (indexes, sources): (Vec<usize>, Vec<source::SourcePackage>) = missing.into_iter().unzip();
+    for (i, opened) in indexes.into_iter().zip(package::open_all(sources)) {
         match opened {
-            Ok(p) => packages.push(p),
+            Ok(p) => {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(Arc::new(p));
+                }
+            }
             Err((_, e)) if strict => return Err(Error::Package(e)),
             Err((src, e)) => log::error!("package {} is not mounted: {e}", src.path.display()),
         }
     }
+    let mut packages: Vec<Arc<MountedPackage>> = slots.into_iter().flatten().collect();
     if resolved.check_dependencies {
         packages = drop_unmet(packages);
     }
     packages.retain(|p| resolved.layer_shown(p.source()));
-    let tree = Tree::with_blocked(packages, &resolved.blocked)?;
+    let tree = Tree::shared(packages, &resolved.blocked)?;
     if !resolved.blocked.is_empty() {
         log::info!("{} blocked entries hidden", resolved.blocked.len());
     }
@@ -124,7 +163,7 @@ pub fn build_tree(resolved: &source::Resolved, strict: bool) -> Result<Tree, Err
 
 /// Leave out the packages whose requirements the others do not meet
 /// (`state::deps::mountable`), with a warning naming what is missing.
-fn drop_unmet(packages: Vec<package::MountedPackage>) -> Vec<package::MountedPackage> {
+fn drop_unmet(packages: Vec<Arc<MountedPackage>>) -> Vec<Arc<MountedPackage>> {
     let infos: Vec<&hpkg_format::PackageInfo> =
         packages.iter().map(|p| p.package().info()).collect();
     let ok = state::deps::mountable(&infos);
@@ -165,4 +204,24 @@ fn drop_unmet(packages: Vec<package::MountedPackage>) -> Vec<package::MountedPac
             None
         })
         .collect()
+}
+
+/// The package of `tree` that is `src`'s file, unchanged since it was opened.
+fn unchanged(tree: &Tree, src: &source::SourcePackage) -> Option<Arc<MountedPackage>> {
+    let now = std::fs::metadata(&src.path).ok()?;
+    tree.packages()
+        .iter()
+        .find(|m| {
+            m.source() == src
+                && m.file()
+                    .and_then(|f| f.metadata().ok())
+                    .is_some_and(|then| {
+                        then.dev() == now.dev()
+                            && then.ino() == now.ino()
+                            && then.size() == now.size()
+                            && then.mtime() == now.mtime()
+                            && then.mtime_nsec() == now.mtime_nsec()
+                    })
+        })
+        .cloned()
 }

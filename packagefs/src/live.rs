@@ -18,13 +18,17 @@
 //! then differs from the one served, the new tree is built, swapped in, and
 //! the kernel told to forget the root's entries.
 //!
+//! Packages that did not change are reused (not re-opened), so their
+//! decompressed chunks stay cached.
+//!
 //! Limitations: a lookup answered from the old tree just as the swap
 //! happens can leave a stale entry in the kernel; the root's entries are
 //! invalidated twice (right after the swap and 200 ms later) to close
-//! that window in practice. Every swap re-opens every package of the new generation,
-//! and gives every node but the root a new inode number (a process holding
-//! a directory of the old tree open keeps seeing the old tree there until
-//! it looks the path up again). The last [`KEPT_TREES`] replaced trees
+//! that window in practice. Inode numbers are not stable across swaps:
+//! every swap gives every node but the root a new one, even for unchanged
+//! paths (a process holding a directory of the old tree open keeps seeing
+//! the old tree there until it looks the path up again; `stat` of an
+//! unchanged file shows another inode number after a swap). The last [`KEPT_TREES`] replaced trees
 //! stay reachable by their inode numbers; older ones answer `ENOENT`.
 
 use std::collections::{HashMap, VecDeque};
@@ -336,7 +340,8 @@ fn reload(spec: &MountSpec, trees: &Trees, notifier: &Notifier, served: Served) 
     if now == served {
         return served;
     }
-    let tree = match crate::build_tree(&resolved, false) {
+    let current = trees.current();
+    let tree = match crate::build_tree_reusing(&resolved, false, Some(current.tree())) {
         Ok(t) => t,
         Err(e) => {
             log::error!("building the new tree failed: {e}; the mount stays as it was");

@@ -45,6 +45,13 @@ fn the_mount_follows_the_root() {
         m.log()
     );
 
+    // alpha did not change: it was reused, not opened again.
+    assert!(
+        m.log().contains("1 packages reused, 1 opened"),
+        "alpha was not reused\n{}",
+        m.log()
+    );
+
     // mv into the user layer.
     std::fs::rename(
         s.package("gamma", &[]),

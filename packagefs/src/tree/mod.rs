@@ -14,6 +14,7 @@
 mod build;
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use hpkg_format::{EntryAttr, EntryId, EntryKind, Toc};
@@ -132,7 +133,7 @@ impl std::fmt::Display for MemoryUse {
 #[derive(Debug)]
 pub struct Tree {
     epoch: u32,
-    packages: Vec<MountedPackage>,
+    packages: Vec<Arc<MountedPackage>>,
     nodes: Vec<Node>,
     shadows: Vec<Shadow>,
     root_mtime: SystemTime,
@@ -170,6 +171,15 @@ impl Tree {
     /// them. A hidden path does not exist in the tree at all.
     pub fn with_blocked<S: AsRef<str>>(
         packages: Vec<MountedPackage>,
+        blocked: &[S],
+    ) -> Result<Tree, TreeError> {
+        Tree::shared(packages.into_iter().map(Arc::new).collect(), blocked)
+    }
+
+    /// Like [`Tree::with_blocked`], with packages that other trees may use
+    /// too (a live mount reuses the packages that did not change).
+    pub fn shared<S: AsRef<str>>(
+        packages: Vec<Arc<MountedPackage>>,
         blocked: &[S],
     ) -> Result<Tree, TreeError> {
         let blocked: std::collections::HashSet<Vec<u8>> = blocked
@@ -217,7 +227,7 @@ impl Tree {
     }
 
     /// The mounted packages, in ascending priority.
-    pub fn packages(&self) -> &[MountedPackage] {
+    pub fn packages(&self) -> &[Arc<MountedPackage>] {
         &self.packages
     }
 
@@ -275,7 +285,7 @@ impl Tree {
     pub fn shadowed(&self) -> impl Iterator<Item = Shadowed<'_>> + '_ {
         self.shadows.iter().filter_map(move |s| {
             let node = self.at(s.node)?;
-            let hidden = self.packages.get(s.pkg as usize)?;
+            let hidden = self.packages.get(s.pkg as usize)?.as_ref();
             Some(Shadowed {
                 path: node.path(),
                 hidden,
@@ -349,7 +359,10 @@ impl<'a> NodeRef<'a> {
 
     /// The providing package (`None` for the root).
     pub fn package(&self) -> Option<&'a MountedPackage> {
-        self.tree.packages.get(self.node.pkg as usize)
+        self.tree
+            .packages
+            .get(self.node.pkg as usize)
+            .map(Arc::as_ref)
     }
 
     /// The providing package's index in [`Tree::packages`] (`None` for the root).
