@@ -126,3 +126,53 @@ fn the_mount_follows_the_root() {
     let prev = Mount::new(&[&root_dir], &["--generation", "previous"]);
     assert_eq!(files(&prev.path()), expected(&["alpha"]));
 }
+
+/// Reads of an unchanged file never fail or change while packages come and
+/// go and the tree is swapped again and again.
+#[test]
+fn reads_go_on_while_trees_are_swapped() {
+    let s = Scratch::new();
+    let root_dir = s.root();
+    std::fs::create_dir_all(root_dir.join("system/packages")).unwrap();
+    std::fs::copy(
+        s.package("alpha", &[]),
+        root_dir.join("system/packages/alpha-1.0-1-any.hpkg"),
+    )
+    .unwrap();
+    let _root = Root::init(&root_dir).unwrap();
+    let m = Mount::new(&[&root_dir], &["-v"]);
+    let beta = s.package("beta", &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let path = m.path().join("data/alpha.txt");
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let got = std::fs::read(&path).unwrap_or_else(|e| panic!("read {reads}: {e}"));
+                assert_eq!(got, content("alpha"), "read {reads}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let target = root_dir.join("system/packages/beta-1.0-1-any.hpkg");
+    for round in 0..5 {
+        std::fs::copy(&beta, &target).unwrap();
+        assert!(
+            wait_for(PATIENCE, || m.path().join("data/beta.txt").exists()),
+            "round {round}: beta did not appear\n{}",
+            m.log()
+        );
+        std::fs::remove_file(&target).unwrap();
+        assert!(
+            wait_for(PATIENCE, || !m.path().join("data/beta.txt").exists()),
+            "round {round}: beta did not disappear\n{}",
+            m.log()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.join().expect("the reader failed");
+    assert!(reads > 0);
+    assert_eq!(files(&m.path()), expected(&["alpha"]));
+}
