@@ -39,7 +39,6 @@ pub mod source;
 pub mod tree;
 
 use std::os::unix::fs::MetadataExt;
-use std::sync::Arc;
 
 use package::MountedPackage;
 use source::{GenerationChoice, MountSpec, SourceError};
@@ -102,7 +101,7 @@ pub fn build_tree_reusing(
             resolved.packages.len()
         );
     }
-    let mut slots: Vec<Option<Arc<MountedPackage>>> = resolved
+    let mut slots: Vec<Option<MountedPackage>> = resolved
         .packages
         .iter()
         .map(|src| previous.and_then(|t| unchanged(t, src)))
@@ -126,19 +125,19 @@ pub fn build_tree_reusing(
         match opened {
             Ok(p) => {
                 if let Some(slot) = slots.get_mut(i) {
-                    *slot = Some(Arc::new(p));
+                    *slot = Some(p);
                 }
             }
             Err((_, e)) if strict => return Err(Error::Package(e)),
             Err((src, e)) => log::error!("package {} is not mounted: {e}", src.path.display()),
         }
     }
-    let mut packages: Vec<Arc<MountedPackage>> = slots.into_iter().flatten().collect();
+    let mut packages: Vec<MountedPackage> = slots.into_iter().flatten().collect();
     if resolved.check_dependencies {
         packages = drop_unmet(packages);
     }
     packages.retain(|p| resolved.layer_shown(p.source()));
-    let tree = Tree::shared(packages, &resolved.blocked)?;
+    let tree = Tree::with_blocked(packages, &resolved.blocked)?;
     if !resolved.blocked.is_empty() {
         log::info!("{} blocked entries hidden", resolved.blocked.len());
     }
@@ -163,7 +162,7 @@ pub fn build_tree_reusing(
 
 /// Leave out the packages whose requirements the others do not meet
 /// (`state::deps::mountable`), with a warning naming what is missing.
-fn drop_unmet(packages: Vec<Arc<MountedPackage>>) -> Vec<Arc<MountedPackage>> {
+fn drop_unmet(packages: Vec<MountedPackage>) -> Vec<MountedPackage> {
     let infos: Vec<&hpkg_format::PackageInfo> =
         packages.iter().map(|p| p.package().info()).collect();
     let ok = state::deps::mountable(&infos);
@@ -207,7 +206,7 @@ fn drop_unmet(packages: Vec<Arc<MountedPackage>>) -> Vec<Arc<MountedPackage>> {
 }
 
 /// The package of `tree` that is `src`'s file, unchanged since it was opened.
-fn unchanged(tree: &Tree, src: &source::SourcePackage) -> Option<Arc<MountedPackage>> {
+fn unchanged(tree: &Tree, src: &source::SourcePackage) -> Option<MountedPackage> {
     let now = std::fs::metadata(&src.path).ok()?;
     tree.packages()
         .iter()

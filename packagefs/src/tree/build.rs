@@ -20,7 +20,6 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
 
 use hpkg_format::{EntryId, EntryKind, Toc};
 
@@ -35,7 +34,7 @@ type Contributor = (u32, Option<EntryId>);
 /// out the paths in `blocked` (`a/b`, no leading or trailing `/`) and
 /// everything below them.
 pub(super) fn build(
-    packages: &[Arc<MountedPackage>],
+    packages: &[MountedPackage],
     blocked: &HashSet<Vec<u8>>,
 ) -> Result<(Vec<Node>, Vec<Shadow>), TreeError> {
     let count = u32::try_from(packages.len()).map_err(|_| TreeError::TooManyPackages)?;

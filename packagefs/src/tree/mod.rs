@@ -14,7 +14,6 @@
 mod build;
 
 use std::ops::Range;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use hpkg_format::{EntryAttr, EntryId, EntryKind, Toc};
@@ -133,7 +132,7 @@ impl std::fmt::Display for MemoryUse {
 #[derive(Debug)]
 pub struct Tree {
     epoch: u32,
-    packages: Vec<Arc<MountedPackage>>,
+    packages: Vec<MountedPackage>,
     nodes: Vec<Node>,
     shadows: Vec<Shadow>,
     root_mtime: SystemTime,
@@ -171,15 +170,6 @@ impl Tree {
     /// them. A hidden path does not exist in the tree at all.
     pub fn with_blocked<S: AsRef<str>>(
         packages: Vec<MountedPackage>,
-        blocked: &[S],
-    ) -> Result<Tree, TreeError> {
-        Tree::shared(packages.into_iter().map(Arc::new).collect(), blocked)
-    }
-
-    /// Like [`Tree::with_blocked`], with packages that other trees may use
-    /// too (a live mount reuses the packages that did not change).
-    pub fn shared<S: AsRef<str>>(
-        packages: Vec<Arc<MountedPackage>>,
         blocked: &[S],
     ) -> Result<Tree, TreeError> {
         let blocked: std::collections::HashSet<Vec<u8>> = blocked
@@ -227,7 +217,7 @@ impl Tree {
     }
 
     /// The mounted packages, in ascending priority.
-    pub fn packages(&self) -> &[Arc<MountedPackage>] {
+    pub fn packages(&self) -> &[MountedPackage] {
         &self.packages
     }
 
@@ -285,7 +275,7 @@ impl Tree {
     pub fn shadowed(&self) -> impl Iterator<Item = Shadowed<'_>> + '_ {
         self.shadows.iter().filter_map(move |s| {
             let node = self.at(s.node)?;
-            let hidden = self.packages.get(s.pkg as usize)?.as_ref();
+            let hidden = self.packages.get(s.pkg as usize)?;
             Some(Shadowed {
                 path: node.path(),
                 hidden,
@@ -327,7 +317,7 @@ impl Tree {
                     } else {
                         (heap.chunk_count() as usize + 1) * 4
                     };
-                    std::mem::size_of::<MountedPackage>() + p.label().len() + table
+                    MountedPackage::RECORD_BYTES + p.label().len() + table
                 })
                 .sum(),
         }
@@ -359,10 +349,7 @@ impl<'a> NodeRef<'a> {
 
     /// The providing package (`None` for the root).
     pub fn package(&self) -> Option<&'a MountedPackage> {
-        self.tree
-            .packages
-            .get(self.node.pkg as usize)
-            .map(Arc::as_ref)
+        self.tree.packages.get(self.node.pkg as usize)
     }
 
     /// The providing package's index in [`Tree::packages`] (`None` for the root).
