@@ -26,6 +26,7 @@ use fuser::{
 use hpkg_format::EntryKind;
 
 use crate::fs::{Attr, FsError, PackageFs};
+use crate::live::Trees;
 
 /// How long the kernel may cache entries and attributes: one day.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -72,6 +73,16 @@ pub fn mount(
     mountpoint: &Path,
     config: &MountConfig,
 ) -> io::Result<Session<FuseFs>> {
+    mount_trees(Arc::new(Trees::new(fs)), mountpoint, config)
+}
+
+/// Like [`mount`], serving whichever tree `trees` holds: a live mount swaps
+/// trees in while the session runs.
+pub fn mount_trees(
+    trees: Arc<Trees>,
+    mountpoint: &Path,
+    config: &MountConfig,
+) -> io::Result<Session<FuseFs>> {
     let mut options = vec![
         MountOption::RO,
         MountOption::FSName(config.fsname.clone()),
@@ -96,7 +107,7 @@ pub fn mount(
     fuse_config.clone_fd = true;
     Session::new(
         FuseFs {
-            fs,
+            trees,
             ttl: config.ttl,
         },
         mountpoint,
@@ -107,8 +118,15 @@ pub fn mount(
 /// The `fuser` face of a [`PackageFs`].
 #[derive(Debug)]
 pub struct FuseFs {
-    fs: Arc<PackageFs>,
+    trees: Arc<Trees>,
     ttl: Duration,
+}
+
+impl FuseFs {
+    /// The tree serving inode `ino`.
+    fn fs(&self, ino: INodeNo) -> Arc<PackageFs> {
+        self.trees.for_ino(ino.0)
+    }
 }
 
 fn errno(e: FsError) -> Errno {
@@ -212,13 +230,17 @@ impl Filesystem for FuseFs {
     }
 
     fn destroy(&mut self) {
-        log::info!("unmounted; chunk cache: {:?}", self.fs.cache().stats());
+        log::info!(
+            "unmounted; chunk cache: {:?}",
+            self.trees.current().cache().stats()
+        );
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match guarded("lookup", || self.fs.lookup(parent.0, name.as_bytes())) {
+        let fs = self.fs(parent);
+        match guarded("lookup", || fs.lookup(parent.0, name.as_bytes())) {
             Ok(a) => reply.entry(&self.ttl, &file_attr(&a), Generation(0)),
-            Err(FsError::NotFound) if self.fs.tree().node(parent.0).is_some() => {
+            Err(FsError::NotFound) if fs.tree().node(parent.0).is_some() => {
                 reply.entry(&self.ttl, &negative_attr(), Generation(0))
             }
             Err(e) => reply.error(errno(e)),
@@ -226,7 +248,7 @@ impl Filesystem for FuseFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(ino.0) {
+        match self.fs(ino).getattr(ino.0) {
             Ok(a) => reply.attr(&self.ttl, &file_attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
@@ -254,7 +276,7 @@ impl Filesystem for FuseFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs.readlink(ino.0) {
+        match self.fs(ino).readlink(ino.0) {
             Ok(t) => reply.data(t),
             Err(e) => reply.error(errno(e)),
         }
@@ -329,8 +351,12 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.open(ino.0, flags.0) {
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+        let fs = self.fs(ino);
+        match fs.open(ino.0, flags.0) {
+            Ok(()) => reply.opened(
+                FileHandle(self.trees.open_handle(fs)),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -339,7 +365,7 @@ impl Filesystem for FuseFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
@@ -347,7 +373,9 @@ impl Filesystem for FuseFs {
         reply: ReplyData,
     ) {
         log::trace!("read ino {} offset {offset} size {size}", ino.0);
-        match guarded("read", || self.fs.read(ino.0, offset, size)) {
+        // An open file reads the tree it was opened in.
+        let fs = self.trees.handle(fh.0).unwrap_or_else(|| self.fs(ino));
+        match guarded("read", || fs.read(ino.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(e)),
         }
@@ -379,6 +407,20 @@ impl Filesystem for FuseFs {
         reply.ok();
     }
 
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.trees.release(fh.0);
+        reply.ok();
+    }
+
     fn fsync(
         &self,
         _req: &Request,
@@ -391,7 +433,7 @@ impl Filesystem for FuseFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.opendir(ino.0, flags.0) {
+        match self.fs(ino).opendir(ino.0, flags.0) {
             Ok(()) => reply.opened(
                 FileHandle(0),
                 FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
@@ -408,7 +450,9 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        match self.fs.readdir(ino.0, offset) {
+        let fs = self.fs(ino);
+        let listing = fs.readdir(ino.0, offset);
+        match listing {
             Ok(entries) => {
                 for e in entries {
                     let name = OsStr::from_bytes(e.name);
@@ -430,10 +474,12 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        match self.fs.readdir(ino.0, offset) {
+        let fs = self.fs(ino);
+        let listing = fs.readdir(ino.0, offset);
+        match listing {
             Ok(entries) => {
                 for e in entries {
-                    let attr = file_attr(&self.fs.attr_of(&e.node));
+                    let attr = file_attr(&fs.attr_of(&e.node));
                     let name = OsStr::from_bytes(e.name);
                     if reply.add(
                         INodeNo(e.ino),
@@ -464,7 +510,7 @@ impl Filesystem for FuseFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let s = self.fs.statfs();
+        let s = self.trees.current().statfs();
         reply.statfs(s.blocks, 0, 0, s.files, 0, s.bsize, s.namelen, s.bsize);
     }
 
@@ -482,12 +528,12 @@ impl Filesystem for FuseFs {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let value = guarded("getxattr", || self.fs.getxattr(ino.0, name.as_bytes()));
+        let value = guarded("getxattr", || self.fs(ino).getxattr(ino.0, name.as_bytes()));
         reply_xattr(reply, size, value);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let names = guarded("listxattr", || self.fs.listxattr(ino.0));
+        let names = guarded("listxattr", || self.fs(ino).listxattr(ino.0));
         reply_xattr(reply, size, names);
     }
 
@@ -496,7 +542,7 @@ impl Filesystem for FuseFs {
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        match self.fs.access(ino.0, mask.bits()) {
+        match self.fs(ino).access(ino.0, mask.bits()) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
