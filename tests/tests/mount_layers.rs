@@ -5,14 +5,14 @@
 //! belong to the owner of `user/packages`; `user.packagefs.package` names
 //! the providing package and layer.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::chown;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{assert_same_listing, expected, golden, package_label, walk, Mount};
-use serde_json::Value;
+use packagefs_tests::{
+    assert_listing_eq, bin_path, golden_mount_listing, golden_package, list_dir, package_label,
+    walk_nodes, EntryInfo, ListOptions, Listing, PackagefsMount,
+};
 
 const USER_UID: u32 = 4321;
 const USER_GID: u32 = 8765;
@@ -35,7 +35,7 @@ fn build_root() -> tempfile::TempDir {
     // Copied in reverse order: the mount must sort by name, not by age.
     for (layer, name, stem) in LAYOUT.iter().rev() {
         std::fs::copy(
-            golden(stem),
+            golden_package(stem),
             root.path().join(layer).join("packages").join(name),
         )
         .unwrap();
@@ -51,21 +51,18 @@ fn build_root() -> tempfile::TempDir {
 
 /// What the union of the chosen layers must look like: path -> (entry,
 /// index into LAYOUT of the provider).
-fn model(layers: &[&str]) -> BTreeMap<String, (Value, usize)> {
-    let mut union: BTreeMap<String, (Value, usize)> = BTreeMap::new();
+fn model(layers: &[&str]) -> BTreeMap<String, (EntryInfo, usize)> {
+    let mut union: BTreeMap<String, (EntryInfo, usize)> = BTreeMap::new();
     for (i, (layer, _, stem)) in LAYOUT.iter().enumerate() {
         if !layers.contains(layer) {
             continue;
         }
-        for (path, entry) in expected(&golden(stem)) {
+        for (path, entry) in golden_mount_listing(&golden_package(stem)) {
             if let Some((old, _)) = union.get(&path) {
                 // The golden packages never put a file where another has a
                 // directory; this model does not handle that case.
-                assert_eq!(
-                    old["type"], entry["type"],
-                    "{path}: type clash in the fixtures"
-                );
-                if entry["type"] == "dir" {
+                assert_eq!(old.kind, entry.kind, "{path}: type clash in the fixtures");
+                if entry.kind == "dir" {
                     continue; // merged: the lower directory stays
                 }
             }
@@ -75,19 +72,22 @@ fn model(layers: &[&str]) -> BTreeMap<String, (Value, usize)> {
     union
 }
 
-fn check(mount: &Mount, layers: &[&str]) {
+fn check(mount: &PackagefsMount, layers: &[&str]) {
     let want = model(layers);
-    let seen = walk(&mount.path());
-    let got: BTreeMap<_, _> = seen
-        .iter()
-        .map(|(p, s)| (p.clone(), s.entry.clone()))
-        .collect();
-    let want_entries: BTreeMap<_, _> = want
+    let got = list_dir(
+        mount.path(),
+        ListOptions {
+            skip_package_xattr: true,
+        },
+    )
+    .unwrap_or_else(|e| panic!("layers {layers:?}: {e}"));
+    let want_entries: Listing = want
         .iter()
         .map(|(p, (e, _))| (p.clone(), e.clone()))
         .collect();
-    assert_same_listing(&format!("layers {layers:?}"), &got, &want_entries);
+    assert_listing_eq(&want_entries, &got);
 
+    let seen = walk_nodes(mount.path());
     for (path, (entry, provider)) in &want {
         let s = &seen[path];
         let (layer, _, stem) = LAYOUT[*provider];
@@ -97,8 +97,8 @@ fn check(mount: &Mount, layers: &[&str]) {
             (0, 0)
         };
         assert_eq!((s.uid, s.gid), owner, "{path}: owner");
-        if entry["type"] != "symlink" {
-            let label = format!("{} ({layer})", package_label(&golden(stem)));
+        if entry.kind != "symlink" {
+            let label = format!("{} ({layer})", package_label(&golden_package(stem)));
             assert_eq!(s.package.as_deref(), Some(label.as_str()), "{path}");
         }
     }
@@ -107,7 +107,7 @@ fn check(mount: &Mount, layers: &[&str]) {
 #[test]
 fn three_layers_merge_with_the_higher_layer_winning() {
     let root = build_root();
-    let mount = Mount::new(&[root.path()], &[]);
+    let mount = PackagefsMount::new(&[root.path()], &[]);
     check(&mount, &["system", "common", "user"]);
 
     // A merged directory lists the names of every package that has it.
@@ -118,7 +118,7 @@ fn three_layers_merge_with_the_higher_layer_winning() {
     names.sort();
     let mut want = BTreeSet::new();
     for (_, _, stem) in LAYOUT {
-        for path in expected(&golden(stem)).keys() {
+        for path in golden_mount_listing(&golden_package(stem)).keys() {
             if let Some(rest) = path.strip_prefix("data/") {
                 if !rest.contains('/') {
                     want.insert(rest.to_string());
@@ -134,7 +134,7 @@ fn three_layers_merge_with_the_higher_layer_winning() {
 #[test]
 fn only_the_chosen_layers_are_mounted() {
     let root = build_root();
-    let mount = Mount::new(&[root.path()], &["--layers", "system,common"]);
+    let mount = PackagefsMount::new(&[root.path()], &["--layers", "system,common"]);
     check(&mount, &["system", "common"]);
     mount.unmount();
 }
@@ -142,14 +142,8 @@ fn only_the_chosen_layers_are_mounted() {
 #[test]
 fn the_fstab_form_mounts_a_root() {
     let root = build_root();
-    let dir = tempfile::Builder::new()
-        .prefix("pfs-mnt")
-        .tempdir()
-        .unwrap();
-    let mnt = dir.path().join("m");
-    std::fs::create_dir(&mnt).unwrap();
-    let log: PathBuf = dir.path().join("daemon.log");
-    let out = std::process::Command::new(common::bin())
+    let (dir, mnt, log) = PackagefsMount::mount_dir();
+    let out = std::process::Command::new(bin_path("packagefs"))
         .arg(root.path())
         .arg(&mnt)
         .arg("-o")
@@ -163,7 +157,7 @@ fn the_fstab_form_mounts_a_root() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mount = Mount::adopt(dir, log);
+    let mount = PackagefsMount::adopt(dir, log);
     check(&mount, &["user"]);
     mount.unmount();
 }
@@ -173,7 +167,7 @@ fn a_bad_package_in_a_root_is_left_out_and_logged() {
     let root = build_root();
     let bad = root.path().join("common/packages/broken.hpkg");
     std::fs::write(&bad, b"hpkg but not really").unwrap();
-    let mount = Mount::new(&[root.path()], &[]);
+    let mount = PackagefsMount::new(&[root.path()], &[]);
     check(&mount, &["system", "common", "user"]);
     assert!(
         mount.log().contains(&bad.display().to_string()),
@@ -188,7 +182,7 @@ fn a_bad_package_named_on_its_own_fails_the_mount() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.hpkg");
     std::fs::write(&bad, b"not a package at all").unwrap();
-    let err = match Mount::try_new(&[Path::new(&bad)], &[]) {
+    let err = match PackagefsMount::try_new(&[Path::new(&bad)], &[]) {
         Ok(_) => panic!("mounting a broken package succeeded"),
         Err(e) => e,
     };
