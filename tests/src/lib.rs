@@ -15,7 +15,8 @@
 //!   [`MountGuard`] that always unmounts, even when a test panics;
 //! * [`packagefs`]: a [`PackagefsMount`] made with the real `packagefs`
 //!   binary, the golden packages ([`golden_package`]), and [`walk_nodes`] for
-//!   the owners and package attributes a listing does not show.
+//!   the owners and package attributes a listing does not show, and
+//!   [`write_package`] to make packages from directory trees.
 //!
 //! Library code returns errors instead of panicking, except where a function
 //! says it panics (helpers such as [`require_fixtures`] exist to stop a test
@@ -32,7 +33,7 @@ pub use listing::{
 };
 pub use mount::{fuse_available, is_mounted, wait_for_mount, wait_for_unmount, MountGuard};
 pub use packagefs::{
-    golden_mount_listing, golden_package, golden_packages, package_label, walk_nodes, NodeMeta,
-    PackagefsMount, PACKAGE_XATTR_FULL, XATTR_MAX,
+    golden_mount_listing, golden_package, golden_packages, package_info_text, package_label,
+    walk_nodes, write_package, NodeMeta, PackagefsMount, PACKAGE_XATTR_FULL, XATTR_MAX,
 };
 pub use paths::{bin_path, fixtures_dir, require_fixtures, workspace_root};

@@ -7,7 +7,9 @@
 //! * [`golden_packages`], [`golden_package`] and [`golden_mount_listing`]: the
 //!   golden packages, and what a mount of one must list;
 //! * [`walk_nodes`]: owner, group and `user.packagefs.package` of every node of
-//!   a mounted tree, checking on the way that `readdir` and `lstat` agree.
+//!   a mounted tree, checking on the way that `readdir` and `lstat` agree;
+//! * [`write_package`]: a package made with the format library's writer from a
+//!   directory tree, for tests that need packages of their own.
 //!
 //! The functions panic with a clear message where a test could not go on (a
 //! missing fixture, a mount that fails); each says so.
@@ -95,6 +97,48 @@ pub fn golden_mount_listing(pkg: &Path) -> Listing {
 pub fn package_label(pkg: &Path) -> String {
     let p = hpkg_format::Package::open(pkg).unwrap_or_else(|e| panic!("{e}"));
     format!("{}-{}", p.info().name, p.info().version)
+}
+
+/// A minimal valid `.PackageInfo` text for a package called `name`, version
+/// `1.0-1`, architecture `any`.
+pub fn package_info_text(name: &str) -> String {
+    format!(
+        "name {name}\nversion 1.0-1\narchitecture any\nsummary \"test package {name}\"\n\
+         description \"made by the packagefs tests\"\npackager \"tests <tests@example.com>\"\n\
+         vendor tests\ncopyrights \"none\"\nlicenses MIT\nprovides {{ {name} = 1.0-1 }}\n"
+    )
+}
+
+/// Writes the tree under `dir` as the package `out`, called `name` (see
+/// [`package_info_text`]), with `compression` at the writer's default level.
+/// Returns the label `user.packagefs.package` starts with: `name-1.0-1`.
+///
+/// # Panics
+///
+/// When the package cannot be written.
+pub fn write_package(
+    dir: &Path,
+    name: &str,
+    out: &Path,
+    compression: hpkg_format::Compression,
+) -> String {
+    let info = hpkg_format::info_text::parse(&package_info_text(name))
+        .unwrap_or_else(|e| panic!("package info for {name}: {e}"));
+    let options = hpkg_format::WriteOptions {
+        compression,
+        ..hpkg_format::WriteOptions::default()
+    };
+    let mut warnings = Vec::new();
+    hpkg_format::create_from_dir(dir, &info, out, &options, &mut |w| {
+        warnings.push(w.to_owned())
+    })
+    .unwrap_or_else(|e| panic!("writing {} from {}: {e}", out.display(), dir.display()));
+    assert!(
+        warnings.is_empty(),
+        "writing {}: unexpected warnings {warnings:?}",
+        out.display()
+    );
+    format!("{name}-1.0-1")
 }
 
 /// A `packagefs` mount on a temporary mount point, unmounted when dropped.
