@@ -16,9 +16,9 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
-/// Inspect, list and extract Haiku packages (.hpkg).
+/// Inspect, list, extract and create Haiku packages (.hpkg).
 ///
-/// Every command takes the package file as its first argument. Output meant
+/// Commands take a package file (or, for create, a directory). Output meant
 /// for scripts is available with --json and is stable: keys are only ever
 /// added. On failure, pkgctl prints one line `pkgctl: <file>: <reason>` on
 /// standard error and exits with status 1.
@@ -28,6 +28,7 @@ use crate::error::Result;
 ///   pkgctl info tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl contents tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl extract tipster-1.1.1-1-x86_64.hpkg /tmp/tipster
+///   pkgctl create ./tipster -o tipster-1.1.1-1-x86_64.hpkg
 ///
 /// Run `pkgctl help <command>` for the details of a command.
 #[derive(Debug, Parser)]
@@ -42,6 +43,8 @@ enum Command {
     Info(cmd::info::Args),
     Contents(cmd::contents::Args),
     Extract(cmd::extract::Args),
+    Create(cmd::create::CreateArgs),
+    Recompress(cmd::create::RecompressArgs),
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -49,6 +52,8 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Info(a) => cmd::info::run(a),
         Command::Contents(a) => cmd::contents::run(a),
         Command::Extract(a) => cmd::extract::run(a),
+        Command::Create(a) => cmd::create::create(a),
+        Command::Recompress(a) => cmd::create::recompress(a),
     }
 }
 

@@ -584,3 +584,173 @@ fn repositories_list_all_their_packages() {
     let out = pkgctl(&[&"extract", &repo, &tmp.path().join("x")]);
     one_line_failure(&out, &repo);
 }
+
+/// Unpack a golden source tree the way the fixtures' README says.
+fn unpack_source(tar: &Path, into: &Path) -> std::path::PathBuf {
+    let status = Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=user.*", "-xf"])
+        .arg(tar)
+        .arg("-C")
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar failed on {}", tar.display());
+    into.join(tar.file_stem().unwrap())
+}
+
+#[test]
+fn create_then_extract_reproduces_each_source_tree() {
+    let src = fixtures().join("haiku-tool/src");
+    for name in ["minimal", "metadata", "nested"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = unpack_source(&src.join(format!("{name}.tar")), tmp.path());
+        let golden = fixtures().join(format!("haiku-tool/{name}-zstd.hpkg"));
+        for compression in ["zstd", "zlib", "none"] {
+            let pkg = tmp.path().join(format!("{name}-{compression}.hpkg"));
+            let out = pkgctl(&[
+                &"create",
+                &tree,
+                &"-o",
+                &pkg,
+                &"--compression",
+                &compression,
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // The package's own listing equals the Haiku-built package's.
+            let listing = stdout(&pkgctl(&[&"contents", &"--json", &"--sha256", &pkg]));
+            let golden_listing = stdout(&pkgctl(&[&"contents", &"--json", &"--sha256", &golden]));
+            let strip = |text: &str| -> Vec<Value> {
+                text.lines()
+                    .map(|l| {
+                        let mut v: Value = serde_json::from_str(l).unwrap();
+                        // Attribute type codes of Linux xattrs cannot be
+                        // recovered for every Haiku type; compare contents.
+                        if let Some(x) =
+                            v["entry"].get_mut("xattrs").and_then(|x| x.as_object_mut())
+                        {
+                            for a in x.values_mut() {
+                                a.as_object_mut().unwrap().remove("type");
+                            }
+                        }
+                        v
+                    })
+                    .collect()
+            };
+            let (mut ours, mut theirs) = (strip(&listing), strip(&golden_listing));
+            let key = |v: &Value| v["path"].as_str().unwrap().to_string();
+            ours.sort_by_key(key);
+            theirs.sort_by_key(key);
+            // The 100 000-byte attribute cannot live on Linux, so the tree
+            // (and our package) lack it; every other entry must be equal.
+            theirs.iter_mut().for_each(|v| {
+                if let Some(x) = v["entry"].get_mut("xattrs").and_then(|x| x.as_object_mut()) {
+                    x.retain(|_, a| a["size"].as_u64().unwrap() <= 65536);
+                    if x.is_empty() {
+                        v["entry"].as_object_mut().unwrap().remove("xattrs");
+                    }
+                }
+            });
+            ours.iter_mut().zip(&theirs).for_each(|(o, t)| {
+                if t["entry"]["type"] == "symlink" {
+                    o["entry"].as_object_mut().unwrap().remove("xattrs");
+                }
+            });
+            assert_eq!(
+                ours, theirs,
+                "{name} ({compression}): listing differs from Haiku's package"
+            );
+            // Extracting it gives back the tree.
+            let dest = tmp.path().join(format!("out-{compression}"));
+            let out = pkgctl(&[&"extract", &pkg, &dest]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                list_tree(&dest),
+                list_tree(&tree),
+                "{name} ({compression}): round trip"
+            );
+            assert_eq!(
+                list_tree(&dest),
+                expected(&golden),
+                "{name} ({compression}): expected listing"
+            );
+        }
+    }
+}
+
+#[test]
+fn create_is_reproducible_and_refuses_bad_info() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = unpack_source(&fixtures().join("haiku-tool/src/metadata.tar"), tmp.path());
+    let (a, b) = (tmp.path().join("a.hpkg"), tmp.path().join("b.hpkg"));
+    for p in [&a, &b] {
+        let out = pkgctl(&[&"create", &tree, &"-o", p, &"-q"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        fs::read(&a).unwrap(),
+        fs::read(&b).unwrap(),
+        "same tree, same bytes"
+    );
+    // An info file with a syntax error names itself and the line.
+    let bad = tmp.path().join("bad.PackageInfo");
+    fs::write(&bad, "name foo\nversion\n").unwrap();
+    let out = pkgctl(&[
+        &"create",
+        &tree,
+        &"-o",
+        &tmp.path().join("c.hpkg"),
+        &"--info",
+        &bad,
+    ]);
+    let msg = one_line_failure(&out, &bad);
+    assert!(msg.contains("line"), "{msg}");
+    assert!(!tmp.path().join("c.hpkg").exists());
+    // No info at all.
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let out = pkgctl(&[&"create", &empty, &"-o", &tmp.path().join("d.hpkg")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".PackageInfo"));
+}
+
+#[test]
+fn recompress_keeps_attributes_linux_cannot_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let golden = fixtures().join("haiku-tool/nested-zstd.hpkg");
+    let out_pkg = tmp.path().join("nested-zlib.hpkg");
+    let out = pkgctl(&[
+        &"recompress",
+        &golden,
+        &"-o",
+        &out_pkg,
+        &"--compression",
+        &"zlib",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = stdout(&pkgctl(&[&"contents", &"--json", &"--sha256", &golden]));
+    let b = stdout(&pkgctl(&[&"contents", &"--json", &"--sha256", &out_pkg]));
+    assert_eq!(
+        a, b,
+        "every entry and attribute, including the 100 000-byte one"
+    );
+    assert!(a.contains("100000"), "the big attribute is listed");
+    let info: Value =
+        serde_json::from_str(&stdout(&pkgctl(&[&"info", &"--json", &out_pkg]))).unwrap();
+    assert_eq!(info["format"]["compression"], "zlib");
+}

@@ -2,5 +2,6 @@
 //! help) and a `run`.
 
 pub mod contents;
+pub mod create;
 pub mod extract;
 pub mod info;
