@@ -4,7 +4,9 @@
 //! Kernel caching does most of the work: entries, negative entries and
 //! attributes live for [`DEFAULT_TTL`] (the tree only changes by explicit
 //! invalidation), file pages are kept across opens (`FOPEN_KEEP_CACHE`),
-//! directory listings are cached (`FOPEN_CACHE_DIR`), listings come with
+//! directory listings are cached (`FOPEN_CACHE_DIR`), opens and closes cost
+//! no round trip where the kernel supports it (`FUSE_NO_OPEN_SUPPORT`,
+//! `FUSE_NO_OPENDIR_SUPPORT`, no `flush`), listings come with
 //! attributes (readdirplus), reads are asynchronous and up to the kernel's
 //! page limit, and requests are served by several threads, each with its
 //! own `/dev/fuse` descriptor.
@@ -98,6 +100,8 @@ pub fn mount(
         FuseFs {
             fs,
             ttl: config.ttl,
+            no_open: false,
+            no_opendir: false,
         },
         mountpoint,
         &fuse_config,
@@ -109,6 +113,13 @@ pub fn mount(
 pub struct FuseFs {
     fs: Arc<PackageFs>,
     ttl: Duration,
+    /// The kernel can do without `open` (`FUSE_NO_OPEN_SUPPORT`): answering
+    /// the first one with `ENOSYS` makes it open files itself from then on,
+    /// keeping their pages cached, and send no `release` either.
+    no_open: bool,
+    /// The same for directories (`FUSE_NO_OPENDIR_SUPPORT`): listings are
+    /// then cached without asking.
+    no_opendir: bool,
 }
 
 fn errno(e: FsError) -> Errno {
@@ -202,6 +213,14 @@ impl Filesystem for FuseFs {
                 log::debug!("kernel lacks FUSE capability {cap:?}");
             }
         }
+        // Opening needs no answer from us: the mount is read-only, so the
+        // kernel refuses every open for writing or truncating itself.
+        self.no_open = config
+            .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
+            .is_ok();
+        self.no_opendir = config
+            .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
+            .is_ok();
         // Read ahead as far as the kernel allows.
         if let Err(max) = config.set_max_readahead(u32::MAX) {
             let _ = config.set_max_readahead(max);
@@ -329,6 +348,11 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.no_open {
+            // The kernel takes this as "opens always succeed" and stops
+            // asking (one round trip less per open, and none on close).
+            return reply.error(Errno::ENOSYS);
+        }
         match self.fs.open(ino.0, flags.0) {
             Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(errno(e)),
@@ -376,7 +400,9 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        // Nothing to flush: ENOSYS makes the kernel stop sending a flush on
+        // every close.
+        reply.error(Errno::ENOSYS);
     }
 
     fn fsync(
@@ -391,6 +417,11 @@ impl Filesystem for FuseFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.no_opendir {
+            // As for open: from now on the kernel opens directories itself,
+            // caching their listings (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE).
+            return reply.error(Errno::ENOSYS);
+        }
         match self.fs.opendir(ino.0, flags.0) {
             Ok(()) => reply.opened(
                 FileHandle(0),
