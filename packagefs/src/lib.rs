@@ -58,6 +58,7 @@ pub enum Error {
 /// cannot be opened is left out with an error in the log, and the rest is
 /// mounted.
 pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
+    let started = std::time::Instant::now();
     let sources = source::resolve(spec)?;
     let strict = matches!(spec, MountSpec::Files(_));
     let mut packages = Vec::with_capacity(sources.len());
@@ -68,7 +69,14 @@ pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
             Err((src, e)) => log::error!("package {} is not mounted: {e}", src.path.display()),
         }
     }
+    let opened = started.elapsed();
     let tree = Tree::new(packages)?;
+    log::info!(
+        "{} packages opened in {:.1} ms, merged in {:.1} ms",
+        tree.packages().len(),
+        opened.as_secs_f64() * 1e3,
+        (started.elapsed() - opened).as_secs_f64() * 1e3
+    );
     log::info!("index memory: {}", tree.memory());
     if tree.shadowed_count() > 0 {
         log::info!(
