@@ -59,7 +59,7 @@ struct MountFlags {
     /// Layers of a root to mount (comma-separated).
     #[arg(long, value_name = "system,common,user")]
     layers: Option<String>,
-    /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed).
+    /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed; default 32M).
     #[arg(long, value_name = "BYTES")]
     cache_size: Option<String>,
     /// Stay in the foreground instead of returning once mounted.
@@ -250,10 +250,18 @@ fn start(
     flags: &MountFlags,
     options: &MountOptions,
 ) -> Result<fuser::Session<fuse::FuseFs>, String> {
+    let started = std::time::Instant::now();
     let p = prepare(sources, mountpoint, flags, options)?;
     let tree = packagefs::load_tree(&p.spec).map_err(|e| e.to_string())?;
+    let loaded = started.elapsed();
     let fs = PackageFs::new(tree, &p.fs_config)
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    fuse::mount(Arc::new(fs), &p.mountpoint, &p.mount_config)
-        .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))
+    let session = fuse::mount(Arc::new(fs), &p.mountpoint, &p.mount_config)
+        .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
+    log::info!(
+        "packages loaded in {:.1} ms, mounted after {:.1} ms",
+        loaded.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(session)
 }
