@@ -59,7 +59,7 @@ struct MountFlags {
     /// Layers of a root to mount (comma-separated).
     #[arg(long, value_name = "system,common,user")]
     layers: Option<String>,
-    /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed; default 32M).
+    /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed; default 16M).
     #[arg(long, value_name = "BYTES")]
     cache_size: Option<String>,
     /// Stay in the foreground instead of returning once mounted.
