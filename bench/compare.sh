@@ -112,12 +112,16 @@ daemon_pid() {
 ms() { echo $((($2 - $1) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A result entries
+declare -A result entries rss
 systems=(packagefs squashfuse_ll squashfs plain)
 for sys in "${systems[@]}"; do
     : >"$work/$sys.mount" ; : >"$work/$sys.find" ; : >"$work/$sys.cold" ; : >"$work/$sys.warm"
-    rss=0
-    for _ in $(seq "$runs"); do
+    rss[$sys]=0
+done
+# Runs outside, systems inside: on a machine whose load drifts, each run of
+# every system sees about the same load, so the ratios stay fair.
+for _ in $(seq "$runs"); do
+    for sys in "${systems[@]}"; do
         drop
         t0=$(now); mount_fs "$sys"; t1=$(now)
         ms "$t0" "$t1" >>"$work/$sys.mount"
@@ -132,16 +136,18 @@ for sys in "${systems[@]}"; do
         pid=$(daemon_pid "$sys")
         if [ -n "$pid" ]; then
             r=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-            if [ "${r:-0}" -gt "$rss" ]; then rss=$r; fi
+            if [ "${r:-0}" -gt "${rss[$sys]}" ]; then rss[$sys]=$r; fi
         fi
         unmount_fs "$sys"
     done
+done
+for sys in "${systems[@]}"; do
     for m in mount find cold warm; do
         result[$sys.$m]=$(median <"$work/$sys.$m")
     done
     # In-kernel file systems have no daemon: their memory is the kernel's.
     case $sys in
-        packagefs | squashfuse_ll) result[$sys.rss]=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') ;;
+        packagefs | squashfuse_ll) result[$sys.rss]=$(awk -v k="${rss[$sys]}" 'BEGIN { printf "%.1f", k / 1024 }') ;;
         *) result[$sys.rss]=n/a ;;
     esac
 done
