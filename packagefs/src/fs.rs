@@ -164,7 +164,7 @@ impl Default for FsConfig {
 pub struct PackageFs {
     tree: Arc<Tree>,
     cache: Arc<ShardedChunkCache>,
-    prefetcher: Option<Prefetcher>,
+    prefetcher: Option<Arc<Prefetcher>>,
 }
 
 impl PackageFs {
@@ -173,13 +173,23 @@ impl PackageFs {
         let cache = Arc::new(ShardedChunkCache::new(config.cache_size));
         let prefetcher = match config.prefetch_threads {
             0 => None,
-            n => Some(Prefetcher::start(cache.clone(), n)?),
+            n => Some(Arc::new(Prefetcher::start(cache.clone(), n)?)),
         };
         Ok(PackageFs {
             tree: Arc::new(tree),
             cache,
             prefetcher,
         })
+    }
+
+    /// Serve `tree` with the chunk cache and read-ahead workers of `other`
+    /// (a live mount swapping trees).
+    pub fn sharing(tree: Tree, other: &PackageFs) -> PackageFs {
+        PackageFs {
+            tree: Arc::new(tree),
+            cache: other.cache.clone(),
+            prefetcher: other.prefetcher.clone(),
+        }
     }
 
     /// The union tree.

@@ -4,9 +4,9 @@
 //! Kernel caching does most of the work: entries, negative entries and
 //! attributes live for [`DEFAULT_TTL`] (the tree only changes by explicit
 //! invalidation), file pages are kept across opens (`FOPEN_KEEP_CACHE`),
-//! directory listings are cached (`FOPEN_CACHE_DIR`), opens and closes cost
-//! no round trip where the kernel supports it (`FUSE_NO_OPEN_SUPPORT`,
-//! `FUSE_NO_OPENDIR_SUPPORT`, no `flush`), listings come with
+//! directory listings are cached (`FOPEN_CACHE_DIR`), opening a directory
+//! and closing a file cost no round trip where the kernel supports it
+//! (`FUSE_NO_OPENDIR_SUPPORT`, no `flush`), listings come with
 //! attributes (readdirplus), reads are asynchronous and up to the kernel's
 //! page limit, and requests are served by several threads, each with its
 //! own `/dev/fuse` descriptor.
@@ -28,6 +28,7 @@ use fuser::{
 use hpkg_format::EntryKind;
 
 use crate::fs::{Attr, FsError, PackageFs};
+use crate::live::Trees;
 
 /// How long the kernel may cache entries and attributes: one day.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -74,6 +75,16 @@ pub fn mount(
     mountpoint: &Path,
     config: &MountConfig,
 ) -> io::Result<Session<FuseFs>> {
+    mount_trees(Arc::new(Trees::new(fs)), mountpoint, config)
+}
+
+/// Like [`mount`], serving whichever tree `trees` holds: a live mount swaps
+/// trees in while the session runs.
+pub fn mount_trees(
+    trees: Arc<Trees>,
+    mountpoint: &Path,
+    config: &MountConfig,
+) -> io::Result<Session<FuseFs>> {
     let mut options = vec![
         MountOption::RO,
         MountOption::FSName(config.fsname.clone()),
@@ -98,9 +109,8 @@ pub fn mount(
     fuse_config.clone_fd = true;
     Session::new(
         FuseFs {
-            fs,
+            trees,
             ttl: config.ttl,
-            no_open: false,
             no_opendir: false,
         },
         mountpoint,
@@ -111,15 +121,20 @@ pub fn mount(
 /// The `fuser` face of a [`PackageFs`].
 #[derive(Debug)]
 pub struct FuseFs {
-    fs: Arc<PackageFs>,
+    trees: Arc<Trees>,
     ttl: Duration,
-    /// The kernel can do without `open` (`FUSE_NO_OPEN_SUPPORT`): answering
-    /// the first one with `ENOSYS` makes it open files itself from then on,
-    /// keeping their pages cached, and send no `release` either.
-    no_open: bool,
-    /// The same for directories (`FUSE_NO_OPENDIR_SUPPORT`): listings are
-    /// then cached without asking.
+    /// The kernel can do without `opendir` (`FUSE_NO_OPENDIR_SUPPORT`):
+    /// answering the first one with `ENOSYS` makes it open directories
+    /// itself from then on. Files are still opened here: their handle keeps
+    /// the tree they were opened in (see [`Trees`]).
     no_opendir: bool,
+}
+
+impl FuseFs {
+    /// The tree serving inode `ino`.
+    fn fs(&self, ino: INodeNo) -> Arc<PackageFs> {
+        self.trees.for_ino(ino.0)
+    }
 }
 
 fn errno(e: FsError) -> Errno {
@@ -213,11 +228,8 @@ impl Filesystem for FuseFs {
                 log::debug!("kernel lacks FUSE capability {cap:?}");
             }
         }
-        // Opening needs no answer from us: the mount is read-only, so the
-        // kernel refuses every open for writing or truncating itself.
-        self.no_open = config
-            .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
-            .is_ok();
+        // Opening a directory needs no answer from us: the mount is
+        // read-only, so the kernel refuses writing itself.
         self.no_opendir = config
             .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
             .is_ok();
@@ -231,13 +243,17 @@ impl Filesystem for FuseFs {
     }
 
     fn destroy(&mut self) {
-        log::info!("unmounted; chunk cache: {:?}", self.fs.cache().stats());
+        log::info!(
+            "unmounted; chunk cache: {:?}",
+            self.trees.current().cache().stats()
+        );
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match guarded("lookup", || self.fs.lookup(parent.0, name.as_bytes())) {
+        let fs = self.fs(parent);
+        match guarded("lookup", || fs.lookup(parent.0, name.as_bytes())) {
             Ok(a) => reply.entry(&self.ttl, &file_attr(&a), Generation(0)),
-            Err(FsError::NotFound) if self.fs.tree().node(parent.0).is_some() => {
+            Err(FsError::NotFound) if fs.tree().node(parent.0).is_some() => {
                 reply.entry(&self.ttl, &negative_attr(), Generation(0))
             }
             Err(e) => reply.error(errno(e)),
@@ -245,7 +261,7 @@ impl Filesystem for FuseFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(ino.0) {
+        match self.fs(ino).getattr(ino.0) {
             Ok(a) => reply.attr(&self.ttl, &file_attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
@@ -273,7 +289,7 @@ impl Filesystem for FuseFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs.readlink(ino.0) {
+        match self.fs(ino).readlink(ino.0) {
             Ok(t) => reply.data(t),
             Err(e) => reply.error(errno(e)),
         }
@@ -348,13 +364,12 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if self.no_open {
-            // The kernel takes this as "opens always succeed" and stops
-            // asking (one round trip less per open, and none on close).
-            return reply.error(Errno::ENOSYS);
-        }
-        match self.fs.open(ino.0, flags.0) {
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+        let fs = self.fs(ino);
+        match fs.open(ino.0, flags.0) {
+            Ok(()) => reply.opened(
+                FileHandle(self.trees.open_handle(fs)),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -363,7 +378,7 @@ impl Filesystem for FuseFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
@@ -371,7 +386,9 @@ impl Filesystem for FuseFs {
         reply: ReplyData,
     ) {
         log::trace!("read ino {} offset {offset} size {size}", ino.0);
-        match guarded("read", || self.fs.read(ino.0, offset, size)) {
+        // An open file reads the tree it was opened in.
+        let fs = self.trees.handle(fh.0).unwrap_or_else(|| self.fs(ino));
+        match guarded("read", || fs.read(ino.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(e)),
         }
@@ -405,6 +422,20 @@ impl Filesystem for FuseFs {
         reply.error(Errno::ENOSYS);
     }
 
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.trees.release(fh.0);
+        reply.ok();
+    }
+
     fn fsync(
         &self,
         _req: &Request,
@@ -418,11 +449,12 @@ impl Filesystem for FuseFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if self.no_opendir {
-            // As for open: from now on the kernel opens directories itself,
-            // caching their listings (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE).
+            // From now on the kernel opens directories itself, caching their
+            // listings (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE): no round trip
+            // per opendir and releasedir.
             return reply.error(Errno::ENOSYS);
         }
-        match self.fs.opendir(ino.0, flags.0) {
+        match self.fs(ino).opendir(ino.0, flags.0) {
             Ok(()) => reply.opened(
                 FileHandle(0),
                 FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
@@ -439,7 +471,9 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        match self.fs.readdir(ino.0, offset) {
+        let fs = self.fs(ino);
+        let listing = fs.readdir(ino.0, offset);
+        match listing {
             Ok(entries) => {
                 for e in entries {
                     let name = OsStr::from_bytes(e.name);
@@ -461,10 +495,12 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        match self.fs.readdir(ino.0, offset) {
+        let fs = self.fs(ino);
+        let listing = fs.readdir(ino.0, offset);
+        match listing {
             Ok(entries) => {
                 for e in entries {
-                    let attr = file_attr(&self.fs.attr_of(&e.node));
+                    let attr = file_attr(&fs.attr_of(&e.node));
                     let name = OsStr::from_bytes(e.name);
                     if reply.add(
                         INodeNo(e.ino),
@@ -495,7 +531,7 @@ impl Filesystem for FuseFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let s = self.fs.statfs();
+        let s = self.trees.current().statfs();
         reply.statfs(s.blocks, 0, 0, s.files, 0, s.bsize, s.namelen, s.bsize);
     }
 
@@ -513,12 +549,12 @@ impl Filesystem for FuseFs {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let value = guarded("getxattr", || self.fs.getxattr(ino.0, name.as_bytes()));
+        let value = guarded("getxattr", || self.fs(ino).getxattr(ino.0, name.as_bytes()));
         reply_xattr(reply, size, value);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let names = guarded("listxattr", || self.fs.listxattr(ino.0));
+        let names = guarded("listxattr", || self.fs(ino).listxattr(ino.0));
         reply_xattr(reply, size, names);
     }
 
@@ -527,7 +563,7 @@ impl Filesystem for FuseFs {
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        match self.fs.access(ino.0, mask.bits()) {
+        match self.fs(ino).access(ino.0, mask.bits()) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }

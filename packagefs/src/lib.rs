@@ -9,6 +9,8 @@
 //! - [`fs`] holds the file-system operations over the tree, [`cache`] the
 //!   decompressed chunks, [`prefetch`] read-ahead, and [`fuse`] the thin
 //!   adapter to the kernel.
+//! - [`live`] follows a root with state while mounted: package files
+//!   added or removed, `pkgctl` changes, swapping in the new tree.
 //! - [`options`] parses `-o` mount options, [`daemon`] starts the daemon in
 //!   the background and reports when the mount is ready.
 //!
@@ -29,13 +31,17 @@ pub mod cache;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;
+pub mod live;
 pub mod options;
 pub mod package;
 pub mod prefetch;
 pub mod source;
 pub mod tree;
 
-use source::{MountSpec, SourceError};
+use std::os::unix::fs::MetadataExt;
+
+use package::MountedPackage;
+use source::{GenerationChoice, MountSpec, SourceError};
 use tree::{Tree, TreeError};
 
 /// Why a mount could not be prepared.
@@ -52,31 +58,97 @@ pub enum Error {
     Tree(#[from] TreeError),
 }
 
-/// Open the packages `spec` names and merge them into a tree.
+/// Open the packages `spec` names and merge them into a tree (the current
+/// generation of a root with state); see [`load_tree_with`].
+pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
+    load_tree_with(spec, GenerationChoice::Current)
+}
+
+/// Open the packages of `spec` (the generation `choice` of a root with
+/// state) and merge them into a tree.
 ///
 /// Package files named one by one must all open. In a root, a package that
 /// cannot be opened is left out with an error in the log, and the rest is
-/// mounted.
-pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
+/// mounted. In a root with state, the generation's warnings are logged as
+/// warnings, a package whose requirements are not met by the generation's
+/// other mountable packages is left out with a warning saying why, and the
+/// paths of `blocked-entries` are hidden.
+pub fn load_tree_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Tree, Error> {
+    let resolved = source::resolve_with(spec, choice)?;
+    build_tree(&resolved, matches!(spec, MountSpec::Files(_)))
+}
+
+/// Open the packages `resolved` names and merge them into a tree (see
+/// [`load_tree_with`]); `strict`: every package must open.
+pub fn build_tree(resolved: &source::Resolved, strict: bool) -> Result<Tree, Error> {
+    build_tree_reusing(resolved, strict, None)
+}
+
+/// Like [`build_tree`], taking the packages of `previous` that are still
+/// the same file (same path, owner, device, inode, size and modification
+/// time) instead of opening them again.
+pub fn build_tree_reusing(
+    resolved: &source::Resolved,
+    strict: bool,
+    previous: Option<&Tree>,
+) -> Result<Tree, Error> {
     let started = std::time::Instant::now();
-    let sources = source::resolve(spec)?;
-    let strict = matches!(spec, MountSpec::Files(_));
-    let mut packages = Vec::with_capacity(sources.len());
-    for opened in package::open_all(sources) {
+    for w in &resolved.warnings {
+        log::warn!("{w}");
+    }
+    if let Some(n) = resolved.generation {
+        log::info!(
+            "mounting generation {n} ({} packages)",
+            resolved.packages.len()
+        );
+    }
+    let mut slots: Vec<Option<MountedPackage>> = resolved
+        .packages
+        .iter()
+        .map(|src| previous.and_then(|t| unchanged(t, src)))
+        .collect();
+    let missing: Vec<(usize, source::SourcePackage)> = resolved
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| slots.get(*i).is_some_and(Option::is_none))
+        .map(|(i, p)| (i, p.clone()))
+        .collect();
+    if previous.is_some() {
+        log::info!(
+            "{} packages reused, {} opened",
+            resolved.packages.len() - missing.len(),
+            missing.len()
+        );
+    }
+    let (indexes, sources): (Vec<usize>, Vec<source::SourcePackage>) = missing.into_iter().unzip();
+    for (i, opened) in indexes.into_iter().zip(package::open_all(sources)) {
         match opened {
-            Ok(p) => packages.push(p),
+            Ok(p) => {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(p);
+                }
+            }
             Err((_, e)) if strict => return Err(Error::Package(e)),
             Err((src, e)) => log::error!("package {} is not mounted: {e}", src.path.display()),
         }
     }
     let opened = started.elapsed();
-    let tree = Tree::new(packages)?;
+    let mut packages: Vec<MountedPackage> = slots.into_iter().flatten().collect();
+    if resolved.check_dependencies {
+        packages = drop_unmet(packages);
+    }
+    packages.retain(|p| resolved.layer_shown(p.source()));
+    let tree = Tree::with_blocked(packages, &resolved.blocked)?;
     log::info!(
         "{} packages opened in {:.1} ms, merged in {:.1} ms",
         tree.packages().len(),
         opened.as_secs_f64() * 1e3,
         (started.elapsed() - opened).as_secs_f64() * 1e3
     );
+    if !resolved.blocked.is_empty() {
+        log::info!("{} blocked entries hidden", resolved.blocked.len());
+    }
     log::info!("index memory: {}", tree.memory());
     if tree.shadowed_count() > 0 {
         log::info!(
@@ -94,4 +166,69 @@ pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
         }
     }
     Ok(tree)
+}
+
+/// Leave out the packages whose requirements the others do not meet
+/// (`state::deps::mountable`), with a warning naming what is missing.
+fn drop_unmet(packages: Vec<MountedPackage>) -> Vec<MountedPackage> {
+    let infos: Vec<&hpkg_format::PackageInfo> =
+        packages.iter().map(|p| p.package().info()).collect();
+    let ok = state::deps::mountable(&infos);
+    if ok.iter().all(|&m| m) {
+        return packages;
+    }
+    let owned: Vec<hpkg_format::PackageInfo> = infos.iter().map(|&i| i.clone()).collect();
+    let problems = state::deps::check(&owned);
+    packages
+        .into_iter()
+        .zip(ok)
+        .enumerate()
+        .filter_map(|(i, (p, mountable))| {
+            if mountable {
+                return Some(p);
+            }
+            let unmet: Vec<String> = problems
+                .iter()
+                .filter_map(|pr| match pr {
+                    state::DepProblem::Unmet {
+                        package,
+                        requirement,
+                        ..
+                    } if *package == i => Some(requirement.clone()),
+                    _ => None,
+                })
+                .collect();
+            let why = if unmet.is_empty() {
+                "it requires a package that is itself not mounted".to_string()
+            } else {
+                format!("unmet requirement {}", unmet.join(", "))
+            };
+            log::warn!(
+                "package {} ({}) is not mounted: {why}",
+                p.path().display(),
+                p.label()
+            );
+            None
+        })
+        .collect()
+}
+
+/// The package of `tree` that is `src`'s file, unchanged since it was opened.
+fn unchanged(tree: &Tree, src: &source::SourcePackage) -> Option<MountedPackage> {
+    let now = std::fs::metadata(&src.path).ok()?;
+    tree.packages()
+        .iter()
+        .find(|m| {
+            m.source() == src
+                && m.file()
+                    .and_then(|f| f.metadata().ok())
+                    .is_some_and(|then| {
+                        then.dev() == now.dev()
+                            && then.ino() == now.ino()
+                            && then.size() == now.size()
+                            && then.mtime() == now.mtime()
+                            && then.mtime_nsec() == now.mtime_nsec()
+                    })
+        })
+        .cloned()
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! packagefs mount ROOT|PKG.hpkg... MOUNTPOINT [--layers system,common,user]
-//!                 [--cache-size BYTES] [--foreground] [-o allow_other] [--log-file FILE] [-v]
+//!                 [--generation N|previous] [--cache-size BYTES] [--foreground]
+//!                 [-o allow_other] [--log-file FILE] [-v]
 //! packagefs unmount MOUNTPOINT
 //! packagefs ROOT MOUNTPOINT -o OPTIONS      the form mount.fuse3 uses (fstab)
 //! ```
@@ -18,8 +19,9 @@ use clap::{Args, Parser, Subcommand};
 use packagefs::daemon::{self, Readiness};
 use packagefs::fs::{FsConfig, PackageFs};
 use packagefs::fuse::{self, MountConfig};
+use packagefs::live::{self, Trees};
 use packagefs::options::{parse_size, MountOptions};
-use packagefs::source::{parse_layers, MountSpec};
+use packagefs::source::{parse_layers, GenerationChoice, MountSpec};
 
 /// Serve Haiku .hpkg packages as one read-only file system, without extracting them.
 #[derive(Debug, Parser)]
@@ -59,6 +61,10 @@ struct MountFlags {
     /// Layers of a root to mount (comma-separated).
     #[arg(long, value_name = "system,common,user")]
     layers: Option<String>,
+    /// Mount this generation of a root with state (a number, or `previous`:
+    /// the parent of the current one), read-only; nothing on disk changes.
+    #[arg(long, value_name = "N|previous")]
+    generation: Option<String>,
     /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed; default 16M).
     #[arg(long, value_name = "BYTES")]
     cache_size: Option<String>,
@@ -150,7 +156,13 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
     }
     if !flags.foreground {
         // Check what we can before starting the daemon, then let it do the rest.
-        prepare(sources, mountpoint, flags, &options)?;
+        let p = prepare(sources, mountpoint, flags, &options)?;
+        // Say loudly on the terminal what the daemon will only log.
+        if let Ok(r) = packagefs::source::resolve_with(&p.spec, p.generation) {
+            for w in &r.warnings {
+                eprintln!("packagefs: {w}");
+            }
+        }
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         return daemon::spawn_background(&args, flags.log_file.as_deref())
             .map_err(|e| e.to_string());
@@ -184,6 +196,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
 /// What the mount needs, checked and resolved to absolute paths.
 struct Prepared {
     spec: MountSpec,
+    generation: GenerationChoice,
     mountpoint: PathBuf,
     fs_config: FsConfig,
     mount_config: MountConfig,
@@ -205,6 +218,13 @@ fn prepare(
         .map(|p| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display())))
         .collect::<Result<_, _>>()?;
     let spec = MountSpec::from_sources(&sources, &layers).map_err(|e| e.to_string())?;
+    let generation = match (&flags.generation, options.generation) {
+        (Some(g), _) => g
+            .parse()
+            .map_err(|e: packagefs::source::SourceError| e.to_string())?,
+        (None, Some(g)) => g,
+        (None, None) => GenerationChoice::Current,
+    };
     let mountpoint = std::fs::canonicalize(mountpoint)
         .map_err(|e| format!("mount point {}: {e}", mountpoint.display()))?;
     if !mountpoint.is_dir() {
@@ -238,6 +258,7 @@ fn prepare(
     }
     Ok(Prepared {
         spec,
+        generation,
         mountpoint,
         fs_config,
         mount_config,
@@ -252,16 +273,27 @@ fn start(
 ) -> Result<fuser::Session<fuse::FuseFs>, String> {
     let started = std::time::Instant::now();
     let p = prepare(sources, mountpoint, flags, options)?;
-    let tree = packagefs::load_tree(&p.spec).map_err(|e| e.to_string())?;
+    let tree = packagefs::load_tree_with(&p.spec, p.generation).map_err(|e| e.to_string())?;
     let loaded = started.elapsed();
     let fs = PackageFs::new(tree, &p.fs_config)
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let session = fuse::mount(Arc::new(fs), &p.mountpoint, &p.mount_config)
+    let trees = Arc::new(Trees::new(Arc::new(fs)));
+    let session = fuse::mount_trees(trees.clone(), &p.mountpoint, &p.mount_config)
         .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
     log::info!(
         "packages loaded in {:.1} ms, mounted after {:.1} ms",
         loaded.as_secs_f64() * 1e3,
         started.elapsed().as_secs_f64() * 1e3
     );
+    // The current generation of a root with state follows the root live;
+    // an older generation and a root without state stay as mounted.
+    if let (MountSpec::Root { root, .. }, GenerationChoice::Current) = (&p.spec, p.generation) {
+        if packagefs::source::has_state(root) {
+            match live::watch(trees, session.notifier(), p.spec.clone(), root) {
+                Ok(()) => log::info!("following {} live", root.display()),
+                Err(e) => log::error!("{e}; the mount will not follow changes"),
+            }
+        }
+    }
     Ok(session)
 }

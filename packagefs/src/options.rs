@@ -1,10 +1,10 @@
 //! `-o` mount options, as given on the command line and by `mount.fuse3`
 //! from `/etc/fstab`: comma-separated, generic FUSE and mount options plus
-//! packagefs's own `layers=` and `cache_size=`.
+//! packagefs's own `layers=`, `cache_size=` and `generation=`.
 
 use fuser::MountOption;
 
-use crate::source::{parse_layers, Layer, SourceError};
+use crate::source::{parse_layers, GenerationChoice, Layer, SourceError};
 
 /// What the `-o` options asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub struct MountOptions {
     pub layers: Option<Vec<Layer>>,
     /// `cache_size=BYTES`.
     pub cache_size: Option<u64>,
+    /// `generation=N|previous`: mount that generation of a root with state,
+    /// read-only and not followed live.
+    pub generation: Option<GenerationChoice>,
 }
 
 /// A bad `-o` option.
@@ -32,7 +35,7 @@ pub enum OptionError {
     /// A bad size.
     #[error("bad size {0:?} (expected bytes, optionally with K, M or G)")]
     Size(String),
-    /// A bad layer list.
+    /// A bad layer list or generation.
     #[error(transparent)]
     Layers(#[from] SourceError),
 }
@@ -60,6 +63,10 @@ impl MountOptions {
                 }
                 ("layers", Some(v)) => {
                     self.layers = Some(parse_layers(v)?);
+                    None
+                }
+                ("generation", Some(v)) => {
+                    self.generation = Some(v.parse()?);
                     None
                 }
                 ("cache_size", Some(v)) => {
@@ -157,6 +164,12 @@ mod tests {
         assert_eq!(o.cache_size, Some(64 << 20));
         assert_eq!(o.fsname.as_deref(), Some("root"));
         assert_eq!(o.flags, vec![MountOption::NoSuid, MountOption::NoDev]);
+        assert_eq!(o.generation, None);
+        o.parse_into("generation=previous").unwrap();
+        assert_eq!(o.generation, Some(GenerationChoice::Previous));
+        o.parse_into("generation=7").unwrap();
+        assert_eq!(o.generation, Some(GenerationChoice::Number(7)));
+        assert!(o.parse_into("generation=seven").is_err());
         o.parse_into("suid").unwrap();
         assert_eq!(o.flags, vec![MountOption::NoDev, MountOption::Suid]);
     }

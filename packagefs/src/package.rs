@@ -3,8 +3,10 @@
 //! errors (a package truncated or overwritten while mounted). Packages are
 //! opened in parallel.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use hpkg_format::Package;
 
@@ -14,10 +16,18 @@ use crate::source::SourcePackage;
 /// every 1000th is.
 const LOGGED_ERRORS: u64 = 10;
 
-/// A package in the union tree.
-#[derive(Debug)]
+/// A package in the union tree. Cloning is cheap and shares the opened
+/// package (a live mount reuses unchanged packages in its next tree).
+#[derive(Debug, Clone)]
 pub struct MountedPackage {
+    shared: Arc<Shared>,
+}
+
+/// What clones of a [`MountedPackage`] share.
+#[derive(Debug)]
+struct Shared {
     package: Package,
+    file: Option<File>,
     source: SourcePackage,
     label: String,
     read_errors: AtomicU64,
@@ -27,54 +37,71 @@ impl MountedPackage {
     /// Open and index the package file `source.path`.
     pub fn open(source: SourcePackage) -> Result<MountedPackage, hpkg_format::Error> {
         let package = Package::open(&source.path)?;
+        // A descriptor of the same file, for a live mount to hand to the
+        // state when the file is deleted (its content is then retained).
+        let file = File::open(&source.path).ok();
         let info = package.info();
         let mut label = format!("{}-{}", info.name, info.version);
         if let Some(layer) = source.layer {
             label.push_str(&format!(" ({layer})"));
         }
         Ok(MountedPackage {
-            package,
-            source,
-            label,
-            read_errors: AtomicU64::new(0),
+            shared: Arc::new(Shared {
+                package,
+                file,
+                source,
+                label,
+                read_errors: AtomicU64::new(0),
+            }),
         })
     }
 
+    /// Bytes of the record of one package (not counting its label, TOC and
+    /// chunk table).
+    pub const RECORD_BYTES: usize =
+        std::mem::size_of::<MountedPackage>() + std::mem::size_of::<Shared>();
+
     /// The opened package.
     pub fn package(&self) -> &Package {
-        &self.package
+        &self.shared.package
+    }
+
+    /// An open descriptor of the package file (`None` if it could not be
+    /// opened a second time). It is the file's content even once deleted.
+    pub fn file(&self) -> Option<&File> {
+        self.shared.file.as_ref()
     }
 
     /// Where it comes from, its layer and owner.
     pub fn source(&self) -> &SourcePackage {
-        &self.source
+        &self.shared.source
     }
 
     /// The package file.
     pub fn path(&self) -> &Path {
-        &self.source.path
+        &self.shared.source.path
     }
 
     /// `<name>-<version> (<layer>)`, or `<name>-<version>` for a package file
     /// mounted on its own: the value of `user.packagefs.package`.
     pub fn label(&self) -> &str {
-        &self.label
+        &self.shared.label
     }
 
     /// How many reads of this package's data have failed.
     pub fn read_errors(&self) -> u64 {
-        self.read_errors.load(Ordering::Relaxed)
+        self.shared.read_errors.load(Ordering::Relaxed)
     }
 
     /// Count and log a failed read of this package's data (the file was
     /// truncated, overwritten or became unreadable while mounted).
     pub fn report_read_error(&self, what: &str, err: &hpkg_format::Error) {
-        let n = self.read_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.shared.read_errors.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= LOGGED_ERRORS || n % 1000 == 0 {
             log::error!(
                 "package {} ({}): reading {what} failed: {err} ({n} read error{} so far)",
                 self.path().display(),
-                self.label,
+                self.shared.label,
                 if n == 1 { "" } else { "s" }
             );
         }

@@ -5,8 +5,16 @@
 //! files. [`resolve`] turns that into one list of [`SourcePackage`]s in
 //! ascending priority: the union tree lets a later package win over an
 //! earlier one. This is the single place that decides "which packages, in
-//! which order, in which layer"; the `state` crate's `active.list` will plug
-//! in here.
+//! which order, in which layer".
+//!
+//! A root with state (`ROOT/system/state/` holding `active.list` or a
+//! generation file, see the `state` crate) mounts
+//! the packages of a generation — the one in force (`active.list`, or the
+//! newest valid generation file when it is corrupt, with loud warnings), or
+//! one chosen with [`GenerationChoice`] — in the generation's order, each
+//! from its packages directory or the store, and hides the paths listed in
+//! `system/state/blocked-entries`. A root without state mounts
+//! every `*.hpkg` of its layers' `packages/` directories in file-name order.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -146,6 +154,18 @@ pub enum SourceError {
     /// A layer name that is not system, common or user.
     #[error("unknown layer {0:?} (expected system, common, user)")]
     UnknownLayer(String),
+    /// The root's state (generations) could not be read.
+    #[error("package root state: {0}")]
+    State(#[from] state::Error),
+    /// `--generation` asked of something that is not a root with state.
+    #[error("{0}: only a package root with a state directory (system/state) has generations")]
+    NoGenerations(String),
+    /// `previous` asked of a generation without a parent.
+    #[error("generation {0} has no previous generation")]
+    NoPrevious(u64),
+    /// A bad `--generation` value.
+    #[error("bad generation {0:?} (expected a number or `previous`)")]
+    BadGeneration(String),
     /// A directory that could not be read.
     #[error("{}: {source}", path.display())]
     Io {
@@ -157,51 +177,237 @@ pub enum SourceError {
     },
 }
 
-/// The packages to activate, lowest priority first.
-///
-/// A root mounts, for each chosen layer from system to user, every `*.hpkg`
-/// in `ROOT/<layer>/packages/` in file-name (byte) order; a missing layer
-/// directory contributes nothing. Package files mount in the order given.
+/// Which generation of a root with state to mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GenerationChoice {
+    /// The generation in force (the only one followed live).
+    #[default]
+    Current,
+    /// Generation `n`, read-only.
+    Number(u64),
+    /// The parent of the generation in force, read-only.
+    Previous,
+}
+
+impl FromStr for GenerationChoice {
+    type Err = SourceError;
+    fn from_str(s: &str) -> Result<GenerationChoice, SourceError> {
+        match s.trim() {
+            "previous" | "prev" => Ok(GenerationChoice::Previous),
+            "current" => Ok(GenerationChoice::Current),
+            n => n
+                .parse()
+                .map(GenerationChoice::Number)
+                .map_err(|_| SourceError::BadGeneration(s.to_string())),
+        }
+    }
+}
+
+/// What [`resolve_with`] decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// Packages to open, lowest priority first. From a generation these are
+    /// all of its packages, whatever the chosen layers: dependencies are
+    /// decided over the whole generation, then [`Resolved::layers`] filters.
+    pub packages: Vec<SourcePackage>,
+    /// Layers to show (`None`: every package of `packages`).
+    pub layers: Option<Vec<Layer>>,
+    /// Paths (relative to the mount root) to hide.
+    pub blocked: Vec<String>,
+    /// The generation mounted (`None`: a directory scan or package files).
+    pub generation: Option<u64>,
+    /// Warnings to show loudly (a fallback to an older generation, ...).
+    pub warnings: Vec<String>,
+    /// Whether packages with unmet requirements are to be left out.
+    pub check_dependencies: bool,
+}
+
+impl Resolved {
+    /// The packages that pass the layer filter.
+    pub fn shown(&self) -> impl Iterator<Item = &SourcePackage> + '_ {
+        self.packages.iter().filter(|p| self.layer_shown(p))
+    }
+
+    /// Whether `p` passes the layer filter.
+    pub fn layer_shown(&self, p: &SourcePackage) -> bool {
+        match (&self.layers, p.layer) {
+            (Some(layers), Some(l)) => layers.contains(&l),
+            _ => true,
+        }
+    }
+}
+
+/// The packages to activate, lowest priority first (the current generation
+/// of a root with state, filtered by layer); see [`resolve_with`].
 pub fn resolve(spec: &MountSpec) -> Result<Vec<SourcePackage>, SourceError> {
+    let r = resolve_with(spec, GenerationChoice::Current)?;
+    Ok(r.shown().cloned().collect())
+}
+
+/// Whether `root` has state: a `system/state/` directory with an
+/// `active.list` or at least one generation file.
+pub fn has_state(root: &Path) -> bool {
+    open_state(root).is_some()
+}
+
+/// The state of `root`, if it has one (see [`has_state`]).
+fn open_state(root: &Path) -> Option<state::Root> {
+    let r = state::Root::open(root).ok()?;
+    let layout = r.layout();
+    let has_generations = std::fs::read_dir(layout.generations_dir())
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    (layout.active_list().exists() || has_generations).then_some(r)
+}
+
+/// Decide what to mount.
+///
+/// * Package files mount in the order given.
+/// * A root with state (`ROOT/system/state/` with `active.list` or a
+///   generation file; see [`has_state`]): the generation chosen
+///   by `choice`, its packages in its order, each from
+///   `state::Root::resolve_path` (its packages directory, or the store);
+///   `blocked-entries` lists paths to hide; requirements are checked.
+/// * A root without state: for each chosen layer from system to user, every
+///   `*.hpkg` in `ROOT/<layer>/packages/` in file-name (byte) order; a
+///   missing layer directory contributes nothing. No generations, no
+///   blocked entries, no dependency check.
+pub fn resolve_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Resolved, SourceError> {
     match spec {
-        MountSpec::Files(files) => Ok(files
-            .iter()
-            .map(|path| SourcePackage {
-                path: path.clone(),
-                layer: None,
-                uid: 0,
-                gid: 0,
-                strip_setid: false,
+        MountSpec::Files(files) => {
+            if choice != GenerationChoice::Current {
+                return Err(SourceError::NoGenerations("package files".into()));
+            }
+            Ok(Resolved {
+                packages: files
+                    .iter()
+                    .map(|path| SourcePackage {
+                        path: path.clone(),
+                        layer: None,
+                        uid: 0,
+                        gid: 0,
+                        strip_setid: false,
+                    })
+                    .collect(),
+                ..Resolved::default()
             })
-            .collect()),
+        }
         MountSpec::Root { root, layers } => {
             let mut layers = layers.clone();
             layers.sort();
             layers.dedup();
-            let mut out = Vec::new();
-            for layer in layers {
-                let dir = root.join(layer.name()).join("packages");
-                let (uid, gid) = match layer {
-                    Layer::User => match std::fs::metadata(&dir) {
-                        Ok(m) => (m.uid(), m.gid()),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(source) => return Err(SourceError::Io { path: dir, source }),
-                    },
-                    _ => (0, 0),
-                };
-                for path in package_files(&dir)? {
-                    out.push(SourcePackage {
-                        path,
-                        layer: Some(layer),
-                        uid,
-                        gid,
-                        strip_setid: layer == Layer::User,
-                    });
-                }
+            match open_state(root) {
+                Some(state_root) => resolve_generation(&state_root, layers, choice),
+                None if choice == GenerationChoice::Current => scan_root(root, layers),
+                None => Err(SourceError::NoGenerations(root.display().to_string())),
             }
-            Ok(out)
         }
     }
+}
+
+/// Owner of `layer`'s nodes: root, or for the user layer the owner of its
+/// packages directory (`None`: that directory is missing).
+fn layer_owner(root: &Path, layer: Layer) -> Result<Option<(u32, u32)>, SourceError> {
+    match layer {
+        Layer::User => {
+            let dir = root.join(layer.name()).join("packages");
+            match std::fs::metadata(&dir) {
+                Ok(m) => Ok(Some((m.uid(), m.gid()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(SourceError::Io { path: dir, source }),
+            }
+        }
+        _ => Ok(Some((0, 0))),
+    }
+}
+
+fn state_layer(layer: state::Layer) -> Layer {
+    match layer {
+        state::Layer::System => Layer::System,
+        state::Layer::Common => Layer::Common,
+        state::Layer::User => Layer::User,
+    }
+}
+
+/// The packages of a generation of a root with state.
+fn resolve_generation(
+    root: &state::Root,
+    layers: Vec<Layer>,
+    choice: GenerationChoice,
+) -> Result<Resolved, SourceError> {
+    let loaded = root.current()?;
+    let mut warnings = loaded.warnings;
+    let generation = match choice {
+        GenerationChoice::Current => loaded.generation,
+        GenerationChoice::Number(n) => root.generation(n)?,
+        GenerationChoice::Previous => {
+            let current = loaded.generation.number;
+            let parent = loaded
+                .generation
+                .parent
+                .ok_or(SourceError::NoPrevious(current))?;
+            root.generation(parent)?
+        }
+    };
+    let blocked = match root.blocked_entries() {
+        Ok(b) => b,
+        Err(e) => {
+            warnings.push(format!("WARNING: blocked entries not applied: {e}"));
+            Vec::new()
+        }
+    };
+    let mut owners = std::collections::HashMap::new();
+    let mut packages = Vec::with_capacity(generation.packages.len());
+    for p in &generation.packages {
+        let layer = state_layer(p.layer);
+        let owner = match owners.get(&layer) {
+            Some(o) => *o,
+            None => {
+                let o = layer_owner(root.path(), layer)?.unwrap_or((0, 0));
+                owners.insert(layer, o);
+                o
+            }
+        };
+        packages.push(SourcePackage {
+            path: root.resolve_path(p),
+            layer: Some(layer),
+            uid: owner.0,
+            gid: owner.1,
+            strip_setid: layer == Layer::User,
+        });
+    }
+    Ok(Resolved {
+        packages,
+        layers: Some(layers),
+        blocked,
+        generation: Some(generation.number),
+        warnings,
+        check_dependencies: true,
+    })
+}
+
+/// Every `*.hpkg` of the chosen layers of a root without state.
+fn scan_root(root: &Path, layers: Vec<Layer>) -> Result<Resolved, SourceError> {
+    let mut out = Vec::new();
+    for layer in layers {
+        let dir = root.join(layer.name()).join("packages");
+        let Some((uid, gid)) = layer_owner(root, layer)? else {
+            continue;
+        };
+        for path in package_files(&dir)? {
+            out.push(SourcePackage {
+                path,
+                layer: Some(layer),
+                uid,
+                gid,
+                strip_setid: layer == Layer::User,
+            });
+        }
+    }
+    Ok(Resolved {
+        packages: out,
+        ..Resolved::default()
+    })
 }
 
 /// The `*.hpkg` files of a packages directory in file-name order (empty if
@@ -283,6 +489,44 @@ mod tests {
         );
         assert!(got[0].uid == 0 && !got[0].strip_setid);
         assert!(got[2].strip_setid);
+    }
+
+    #[test]
+    fn an_uninitialised_state_directory_keeps_the_directory_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("system/packages");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::create_dir_all(dir.path().join("system/state")).unwrap();
+        std::fs::write(d.join("a.hpkg"), b"x").unwrap();
+        assert!(!has_state(dir.path()));
+        let spec = MountSpec::from_sources(&[dir.path().to_path_buf()], &[]).unwrap();
+        let r = resolve_with(&spec, GenerationChoice::Current).unwrap();
+        assert_eq!(r.packages.len(), 1);
+        assert_eq!(r.generation, None);
+        assert!(!r.check_dependencies);
+        // No generations to choose from.
+        assert!(matches!(
+            resolve_with(&spec, GenerationChoice::Previous),
+            Err(SourceError::NoGenerations(_))
+        ));
+    }
+
+    #[test]
+    fn generation_choices_parse() {
+        assert_eq!(
+            "previous".parse::<GenerationChoice>().unwrap(),
+            GenerationChoice::Previous
+        );
+        assert_eq!(
+            "12".parse::<GenerationChoice>().unwrap(),
+            GenerationChoice::Number(12)
+        );
+        assert_eq!(
+            "current".parse::<GenerationChoice>().unwrap(),
+            GenerationChoice::Current
+        );
+        assert!("-1".parse::<GenerationChoice>().is_err());
+        assert!("".parse::<GenerationChoice>().is_err());
     }
 
     #[test]

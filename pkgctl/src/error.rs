@@ -30,6 +30,21 @@ pub enum CliError {
     /// Writing to standard output failed.
     #[error("<stdout>: {0}")]
     Stdout(io::Error),
+    /// A root command without `-R ROOT` or `PACKAGEFS_ROOT`.
+    #[error("no package root: give -R ROOT or set PACKAGEFS_ROOT")]
+    NoRoot,
+    /// A package-root operation failed; the message names the file concerned.
+    #[error(transparent)]
+    State(state::Error),
+    /// A new package set was refused for its dependency problems; `main`
+    /// prints each problem on its own line before this one.
+    #[error("{}: refusing a package set with {} dependency problem(s) (use --force to override)", root.display(), problems.len())]
+    Dependencies {
+        /// The package root.
+        root: PathBuf,
+        /// Every problem, one line each.
+        problems: Vec<String>,
+    },
 }
 
 impl CliError {
@@ -46,6 +61,38 @@ impl CliError {
         CliError::Refused {
             path: path.as_ref().to_path_buf(),
             reason: reason.into(),
+        }
+    }
+
+    /// A package-root error of the root at `root`: errors that name their
+    /// own file keep their message, the others are said to be about the root.
+    pub fn state(root: &Path, error: state::Error) -> CliError {
+        use state::Error as E;
+        match error {
+            E::Dependencies { problems } => CliError::Dependencies {
+                root: root.to_path_buf(),
+                problems: problems.iter().map(ToString::to_string).collect(),
+            },
+            E::Io { .. }
+            | E::NotARoot { .. }
+            | E::NotEmpty { .. }
+            | E::Corrupt { .. }
+            | E::NoValidGeneration { .. }
+            | E::InvalidPackage { .. }
+            | E::NameClash { .. }
+            | E::LockTimeout { .. } => CliError::State(error),
+            other => CliError::refused(root, other.to_string()),
+        }
+    }
+
+    /// Lines to print, each as `pkgctl: <line>`, before the error itself.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            CliError::Dependencies { root, problems } => problems
+                .iter()
+                .map(|p| format!("{}: {p}", root.display()))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 

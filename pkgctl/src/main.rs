@@ -10,15 +10,20 @@ mod input;
 mod output;
 mod stream;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
 
-/// Inspect, list, extract and create Haiku packages (.hpkg).
+/// Inspect, list, extract and create Haiku packages (.hpkg), and manage
+/// package roots.
 ///
-/// Commands take a package file (or, for create, a directory). Output meant
+/// Package commands take a package file (or, for create, a directory). Root
+/// commands (init, add, remove, list, status, generations, rollback, gc, pin,
+/// unpin, verify) work on the package root given with -R ROOT, or else in the
+/// environment variable PACKAGEFS_ROOT. Output meant
 /// for scripts is available with --json and is stable: keys are only ever
 /// added. On failure, pkgctl prints one line `pkgctl: <file>: <reason>` on
 /// standard error and exits with status 1.
@@ -29,11 +34,17 @@ use crate::error::Result;
 ///   pkgctl contents tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl extract tipster-1.1.1-1-x86_64.hpkg /tmp/tipster
 ///   pkgctl create ./tipster -o tipster-1.1.1-1-x86_64.hpkg
+///   pkgctl init /srv/root
+///   pkgctl -R /srv/root add --layer user tipster-1.1.1-1-x86_64.hpkg
+///   pkgctl -R /srv/root status
 ///
 /// Run `pkgctl help <command>` for the details of a command.
 #[derive(Debug, Parser)]
 #[command(name = "pkgctl", version, verbatim_doc_comment)]
 struct Cli {
+    /// The package root of root commands (default: $PACKAGEFS_ROOT).
+    #[arg(short = 'R', long = "root", global = true, value_name = "ROOT")]
+    root: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +56,17 @@ enum Command {
     Extract(cmd::extract::Args),
     Create(cmd::create::CreateArgs),
     Recompress(cmd::create::RecompressArgs),
+    Init(cmd::root::InitArgs),
+    Add(cmd::root::AddArgs),
+    Remove(cmd::root::RemoveArgs),
+    List(cmd::listing::ListArgs),
+    Status(cmd::status::Args),
+    Generations(cmd::listing::GenerationsArgs),
+    Rollback(cmd::root::RollbackArgs),
+    Gc(cmd::root::GcArgs),
+    Pin(cmd::root::PinArgs),
+    Unpin(cmd::root::UnpinArgs),
+    Verify(cmd::listing::VerifyArgs),
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -54,7 +76,30 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Extract(a) => cmd::extract::run(a),
         Command::Create(a) => cmd::create::create(a),
         Command::Recompress(a) => cmd::create::recompress(a),
+        Command::Init(a) => cmd::root::init(a, cli.root.as_deref()),
+        Command::Add(a) => cmd::root::add(a, &root_path(cli)?),
+        Command::Remove(a) => cmd::root::remove(a, &root_path(cli)?),
+        Command::List(a) => cmd::listing::list(a, &root_path(cli)?),
+        Command::Status(a) => cmd::status::run(a, &root_path(cli)?),
+        Command::Generations(a) => cmd::listing::generations(a, &root_path(cli)?),
+        Command::Rollback(a) => cmd::root::rollback(a, &root_path(cli)?),
+        Command::Gc(a) => cmd::root::gc(a, &root_path(cli)?),
+        Command::Pin(a) => cmd::root::pin(a.generation, true, &root_path(cli)?),
+        Command::Unpin(a) => cmd::root::pin(a.generation, false, &root_path(cli)?),
+        Command::Verify(a) => cmd::listing::verify(a, &root_path(cli)?),
     }
+}
+
+/// The package root of a root command: `-R ROOT`, else `$PACKAGEFS_ROOT`.
+fn root_path(cli: &Cli) -> Result<PathBuf> {
+    cli.root
+        .clone()
+        .or_else(|| {
+            std::env::var_os("PACKAGEFS_ROOT")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .ok_or(CliError::NoRoot)
 }
 
 fn main() -> ExitCode {
@@ -63,6 +108,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
+            for line in e.details() {
+                eprintln!("pkgctl: {}", line.replace('\n', "\\n"));
+            }
             // File names and reasons may hold line breaks; the report stays one line.
             let message = e.to_string().replace('\n', "\\n");
             eprintln!("pkgctl: {message}");

@@ -21,7 +21,7 @@
 //! node's parent be found without storing it.
 
 use std::cmp::Ordering;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use hpkg_format::{EntryId, EntryKind, Toc};
 
@@ -32,8 +32,13 @@ use crate::package::MountedPackage;
 /// (`None`: the package's top level).
 type Contributor = (u32, Option<EntryId>);
 
-/// Merge the packages (ascending priority) into nodes and shadows.
-pub(super) fn build(packages: &[MountedPackage]) -> Result<(Vec<Node>, Vec<Shadow>), TreeError> {
+/// Merge the packages (ascending priority) into nodes and shadows, leaving
+/// out the paths in `blocked` (`a/b`, no leading or trailing `/`) and
+/// everything below them.
+pub(super) fn build(
+    packages: &[MountedPackage],
+    blocked: &HashSet<Vec<u8>>,
+) -> Result<(Vec<Node>, Vec<Shadow>), TreeError> {
     let count = u32::try_from(packages.len()).map_err(|_| TreeError::TooManyPackages)?;
     if count == ROOT_PKG {
         return Err(TreeError::TooManyPackages);
@@ -50,10 +55,12 @@ pub(super) fn build(packages: &[MountedPackage]) -> Result<(Vec<Node>, Vec<Shado
         child_count: 0,
     }];
     let mut shadows = Vec::new();
-    let mut queue: VecDeque<(u32, Vec<Contributor>)> = VecDeque::new();
-    queue.push_back((0, (0..count).map(|p| (p, None)).collect()));
+    // A queued directory: its node, its contributors, and its path (kept
+    // only when there are blocked paths to compare with).
+    let mut queue: VecDeque<(u32, Vec<Contributor>, Vec<u8>)> = VecDeque::new();
+    queue.push_back((0, (0..count).map(|p| (p, None)).collect(), Vec::new()));
     let mut children: Vec<(u32, EntryId)> = Vec::new();
-    while let Some((dir, contributors)) = queue.pop_front() {
+    while let Some((dir, contributors, dir_path)) = queue.pop_front() {
         children.clear();
         for &(p, e) in &contributors {
             let t = toc(p);
@@ -78,6 +85,19 @@ pub(super) fn build(packages: &[MountedPackage]) -> Result<(Vec<Node>, Vec<Shado
             rest = tail;
             let Some((&winner, lower)) = group.split_last() else {
                 continue;
+            };
+            let path = if blocked.is_empty() {
+                Vec::new()
+            } else {
+                let mut p = dir_path.clone();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(name(&winner));
+                if blocked.contains(&p) {
+                    continue;
+                }
+                p
             };
             let index = node_index(nodes.len())?;
             nodes.push(Node {
@@ -110,7 +130,7 @@ pub(super) fn build(packages: &[MountedPackage]) -> Result<(Vec<Node>, Vec<Shado
                     node.pkg = p;
                     node.entry = e;
                 }
-                queue.push_back((index, merged));
+                queue.push_back((index, merged, path));
             }
         }
         let end = node_index(nodes.len())?;

@@ -10,9 +10,10 @@
 //! the first node whose range ends past it, found by binary search. Only
 //! `..` and log messages need it. Names, modes, times,
 //! sizes, symlink targets and attributes are read from the owning package's
-//! TOC, never copied. A node's inode number is its index + 1 (the root is 1),
-//! stable for the life of the mount and the same on every mount of the same
-//! packages.
+//! TOC, never copied. A node's inode number is its index + 1 (the root is 1)
+//! plus the tree's *epoch* in the high 32 bits: the same on every mount of
+//! the same packages (epoch 0), and never reused by the trees a live mount
+//! swaps in (each gets a new epoch; the root stays 1).
 
 mod build;
 
@@ -141,6 +142,7 @@ impl std::fmt::Display for MemoryUse {
 /// The union of a list of packages.
 #[derive(Debug)]
 pub struct Tree {
+    epoch: u32,
     packages: Vec<MountedPackage>,
     nodes: Vec<Node>,
     shadows: Vec<Shadow>,
@@ -171,18 +173,58 @@ pub struct Shadowed<'a> {
 impl Tree {
     /// Merge packages given in ascending priority (a later package wins).
     pub fn new(packages: Vec<MountedPackage>) -> Result<Tree, TreeError> {
-        let (nodes, shadows) = build::build(&packages)?;
+        Tree::with_blocked::<&str>(packages, &[])
+    }
+
+    /// Like [`Tree::new`], hiding the paths in `blocked` (relative to the
+    /// mount root; leading and trailing `/` ignored) and everything below
+    /// them. A hidden path does not exist in the tree at all.
+    pub fn with_blocked<S: AsRef<str>>(
+        packages: Vec<MountedPackage>,
+        blocked: &[S],
+    ) -> Result<Tree, TreeError> {
+        let blocked: std::collections::HashSet<Vec<u8>> = blocked
+            .iter()
+            .map(|b| {
+                b.as_ref()
+                    .split('/')
+                    .filter(|c| !c.is_empty() && *c != ".")
+                    .collect::<Vec<_>>()
+                    .join("/")
+                    .into_bytes()
+            })
+            .filter(|b| !b.is_empty())
+            .collect();
+        let (nodes, shadows) = build::build(&packages, &blocked)?;
         let root_mtime = packages
             .iter()
             .filter_map(|p| std::fs::metadata(p.path()).and_then(|m| m.modified()).ok())
             .max()
             .unwrap_or(SystemTime::UNIX_EPOCH);
         Ok(Tree {
+            epoch: 0,
             packages,
             nodes,
             shadows,
             root_mtime,
         })
+    }
+
+    /// Number the tree's inodes in `epoch` (the high 32 bits of every inode
+    /// number but the root's), so that they differ from another tree's.
+    pub fn with_epoch(mut self, epoch: u32) -> Tree {
+        self.epoch = epoch;
+        self
+    }
+
+    /// The epoch of the tree's inode numbers.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The epoch an inode number belongs to (the root, 1, belongs to all).
+    pub fn epoch_of(ino: u64) -> u32 {
+        (ino >> 32) as u32
     }
 
     /// The mounted packages, in ascending priority.
@@ -211,7 +253,17 @@ impl Tree {
 
     /// The node with inode number `ino`.
     pub fn node(&self, ino: u64) -> Option<NodeRef<'_>> {
-        let index = u32::try_from(ino.checked_sub(1)?).ok()?;
+        if ino == ROOT_INO {
+            return self.at(0);
+        }
+        if Tree::epoch_of(ino) != self.epoch {
+            return None;
+        }
+        self.at(u32::try_from((ino & 0xffff_ffff).checked_sub(1)?).ok()?)
+    }
+
+    /// The node at `index` of the node table.
+    fn at(&self, index: u32) -> Option<NodeRef<'_>> {
         let node = *self.nodes.get(index as usize)?;
         Some(NodeRef {
             tree: self,
@@ -233,7 +285,7 @@ impl Tree {
     /// Every hidden node, in breadth-first order of its path.
     pub fn shadowed(&self) -> impl Iterator<Item = Shadowed<'_>> + '_ {
         self.shadows.iter().filter_map(move |s| {
-            let node = self.node(u64::from(s.node) + 1)?;
+            let node = self.at(s.node)?;
             let hidden = self.packages.get(s.pkg as usize)?;
             Some(Shadowed {
                 path: node.path(),
@@ -276,7 +328,7 @@ impl Tree {
                     } else {
                         (heap.chunk_count() as usize + 1) * 4
                     };
-                    std::mem::size_of::<MountedPackage>() + p.label().len() + table
+                    MountedPackage::RECORD_BYTES + p.label().len() + table
                 })
                 .sum(),
         }
@@ -294,7 +346,11 @@ fn attrs_bytes(toc: &Toc) -> usize {
 impl<'a> NodeRef<'a> {
     /// Inode number.
     pub fn ino(&self) -> u64 {
-        u64::from(self.index) + 1
+        if self.index == 0 {
+            ROOT_INO
+        } else {
+            (u64::from(self.tree.epoch) << 32) | (u64::from(self.index) + 1)
+        }
     }
 
     /// Whether this is the root directory.
@@ -333,8 +389,9 @@ impl<'a> NodeRef<'a> {
             .tree
             .nodes
             .partition_point(|n| n.children_end() <= index);
-        self.tree
-            .node(parent as u64 + 1)
+        u32::try_from(parent)
+            .ok()
+            .and_then(|p| self.tree.at(p))
             .unwrap_or_else(|| self.tree.root())
     }
 
@@ -446,15 +503,13 @@ impl<'a> NodeRef<'a> {
         if i >= self.node.child_count {
             return None;
         }
-        self.tree
-            .node(u64::from(self.node.first_child) + u64::from(i) + 1)
+        self.tree.at(self.node.first_child.checked_add(i)?)
     }
 
     /// The children in name order.
     pub fn children(&self) -> impl Iterator<Item = NodeRef<'a>> + 'a {
         let tree = self.tree;
-        self.child_range()
-            .filter_map(move |i| tree.node(u64::from(i) + 1))
+        self.child_range().filter_map(move |i| tree.at(i))
     }
 
     /// Number of child directories (for the link count).
@@ -481,6 +536,6 @@ impl<'a> NodeRef<'a> {
                     .cmp(name)
             })
             .ok()?;
-        self.tree.node(u64::from(range.start) + i as u64 + 1)
+        self.tree.at(range.start + u32::try_from(i).ok()?)
     }
 }

@@ -5,3 +5,6 @@ pub mod contents;
 pub mod create;
 pub mod extract;
 pub mod info;
+pub mod listing;
+pub mod root;
+pub mod status;

@@ -1,0 +1,85 @@
+//! Garbage collection: drop old unpinned generations, then the store files no
+//! kept generation references.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs;
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::fsutil::{is_temp_name, list_dir, remove_file, sync_dir};
+use crate::layout::PACKAGE_EXTENSION;
+use crate::root::Root;
+use crate::txn;
+
+/// What `gc` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Generations whose files were removed, ascending.
+    pub removed_generations: Vec<u64>,
+    /// Store files removed (by content hash).
+    pub removed_store_files: Vec<Digest>,
+    /// Bytes of store files removed.
+    pub freed_bytes: u64,
+    /// Messages (recovery, unknown files in the store).
+    pub warnings: Vec<String>,
+}
+
+impl Root {
+    /// Keep the newest `keep` generations (at least 1), every pinned one and
+    /// the current one; remove the other generation files, then every store
+    /// file that no kept generation references. One locked transaction; a
+    /// crash midway leaves a valid root that the next `gc` finishes.
+    pub fn gc(&self, keep: usize) -> Result<GcReport> {
+        let mut txn = txn::begin(self)?;
+        let mut report = GcReport {
+            warnings: txn.take_warnings(),
+            ..GcReport::default()
+        };
+        let layout = &self.layout;
+        let kept = txn.kept()?;
+        let mut newest_first: Vec<u64> = kept.iter().map(|g| g.number).collect();
+        newest_first.sort_unstable_by(|a, b| b.cmp(a));
+        let mut keep_set: BTreeSet<u64> = newest_first.iter().take(keep.max(1)).copied().collect();
+        keep_set.insert(txn.current.number);
+        keep_set.extend(kept.iter().filter(|g| g.pinned).map(|g| g.number));
+        for g in kept {
+            if !keep_set.contains(&g.number) {
+                remove_file(&layout.generation_file(g.number), "gc.remove")?;
+                report.removed_generations.push(g.number);
+            }
+        }
+        if !report.removed_generations.is_empty() {
+            sync_dir(&layout.generations_dir(), "gc.dirsync")?;
+        }
+        let referenced: HashSet<Digest> = kept
+            .iter()
+            .filter(|g| keep_set.contains(&g.number))
+            .flat_map(|g| g.packages.iter().map(|p| p.hash))
+            .collect();
+        for (name, path) in list_dir(&layout.store_dir())? {
+            let hash = name
+                .strip_suffix(PACKAGE_EXTENSION)
+                .and_then(Digest::parse_hex);
+            match hash {
+                Some(h) if !referenced.contains(&h) => {
+                    let size = fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    remove_file(&path, "gc.remove")?;
+                    report.removed_store_files.push(h);
+                    report.freed_bytes += size;
+                }
+                Some(_) => {}
+                None if is_temp_name(&name) => {}
+                None => report.warnings.push(format!(
+                    "{}: unknown file in the store, left alone",
+                    path.display()
+                )),
+            }
+        }
+        if !report.removed_store_files.is_empty() {
+            sync_dir(&layout.store_dir(), "gc.dirsync")?;
+        }
+        Ok(report)
+    }
+}
