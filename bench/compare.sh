@@ -62,6 +62,7 @@ INFO
     done
     echo "bench: made $n packages" >&2
     touch "$root/.built"
+    rm -f "$work/.copied" # the copies below are of the old packages
 fi
 
 mnt=$work/mnt
@@ -103,7 +104,7 @@ unmount_fs() {
 }
 daemon_pid() {
     case $1 in
-        packagefs) pgrep -n -f "packagefs mount .*$mnt" || pgrep -n -x packagefs || true ;;
+        packagefs) pgrep -n -f "packagefs mount $root $mnt" || true ;;
         squashfuse_ll) pgrep -n -f "squashfuse_ll $img" || true ;;
         *) true ;;
     esac
@@ -111,17 +112,22 @@ daemon_pid() {
 ms() { echo $((($2 - $1) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A result
+declare -A result entries rss
 systems=(packagefs squashfuse_ll squashfs plain)
 for sys in "${systems[@]}"; do
     : >"$work/$sys.mount" ; : >"$work/$sys.find" ; : >"$work/$sys.cold" ; : >"$work/$sys.warm"
-    rss=0
-    for _ in $(seq "$runs"); do
+    rss[$sys]=0
+done
+# Runs outside, systems inside: on a machine whose load drifts, each run of
+# every system sees about the same load, so the ratios stay fair.
+for _ in $(seq "$runs"); do
+    for sys in "${systems[@]}"; do
         drop
         t0=$(now); mount_fs "$sys"; t1=$(now)
         ms "$t0" "$t1" >>"$work/$sys.mount"
-        t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >/dev/null; t1=$(now)
+        t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >"$work/$sys.list"; t1=$(now)
         ms "$t0" "$t1" >>"$work/$sys.find"
+        entries[$sys]=$(wc -l <"$work/$sys.list")
         unmount_fs "$sys"; drop; mount_fs "$sys"
         t0=$(now); (cd "$mnt" && tar cf - . | cat >/dev/null); t1=$(now)
         ms "$t0" "$t1" >>"$work/$sys.cold"
@@ -130,14 +136,25 @@ for sys in "${systems[@]}"; do
         pid=$(daemon_pid "$sys")
         if [ -n "$pid" ]; then
             r=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-            [ "${r:-0}" -gt "$rss" ] && rss=$r
+            if [ "${r:-0}" -gt "${rss[$sys]}" ]; then rss[$sys]=$r; fi
         fi
         unmount_fs "$sys"
     done
+done
+for sys in "${systems[@]}"; do
     for m in mount find cold warm; do
         result[$sys.$m]=$(median <"$work/$sys.$m")
     done
-    result[$sys.rss]=$((rss / 1024))
+    # In-kernel file systems have no daemon: their memory is the kernel's.
+    case $sys in
+        packagefs | squashfuse_ll) result[$sys.rss]=$(awk -v k="${rss[$sys]}" 'BEGIN { printf "%.1f", k / 1024 }') ;;
+        *) result[$sys.rss]=n/a ;;
+    esac
+done
+for sys in "${systems[@]}"; do
+    if [ "${entries[$sys]}" != "${entries[plain]}" ]; then
+        echo "bench: WARNING: $sys shows ${entries[$sys]} entries, the plain directory ${entries[plain]}" >&2
+    fi
 done
 
 files=$(find "$plain" -type f | wc -l)
@@ -157,3 +174,4 @@ printf 'cold read  vs squashfuse_ll                      %5s   <= 0.8\n' "$(rati
 printf 'cold read  vs kernel squashfs                    %5s   <= 1.3\n' "$(ratio "${result[$p.cold]}" "${result[squashfs.cold]}")"
 printf 'warm read  vs plain directory                    %5s   <= 1.1\n' "$(ratio "${result[$p.warm]}" "${result[plain.warm]}")"
 printf 'mount of %s packages                            %5s ms <= 50\n' "$pkgs" "${result[$p.mount]}"
+printf 'peak RSS   vs squashfuse_ll                      %5s   (reported)\n' "$(ratio "${result[$p.rss]}" "${result[squashfuse_ll.rss]}")"

@@ -4,7 +4,10 @@
 //! Kernel caching does most of the work: entries, negative entries and
 //! attributes live for [`DEFAULT_TTL`] (the tree only changes by explicit
 //! invalidation), file pages are kept across opens (`FOPEN_KEEP_CACHE`),
-//! directory listings are cached (`FOPEN_CACHE_DIR`), listings come with
+//! directory listings are cached (`FOPEN_CACHE_DIR`), opening a directory
+//! (and a file, unless open files must pin their tree) and closing a file
+//! cost no round trip where the kernel supports it (`FUSE_NO_OPENDIR_SUPPORT`,
+//! `FUSE_NO_OPEN_SUPPORT`, no `flush`), listings come with
 //! attributes (readdirplus), reads are asynchronous and up to the kernel's
 //! page limit, and requests are served by several threads, each with its
 //! own `/dev/fuse` descriptor.
@@ -46,6 +49,12 @@ pub struct MountConfig {
     pub threads: usize,
     /// Entry and attribute time-to-live.
     pub ttl: Duration,
+    /// Give every open file a handle that keeps the tree it was opened in
+    /// (see [`Trees`]): needed when trees are swapped while mounted (a live
+    /// mount). Without it, opening a file costs no round trip where the
+    /// kernel allows (`FUSE_NO_OPEN_SUPPORT`): a file read again is then
+    /// served from the page cache without asking the daemon at all.
+    pub pin_open_files: bool,
 }
 
 impl Default for MountConfig {
@@ -60,6 +69,7 @@ impl Default for MountConfig {
                 .unwrap_or(2)
                 .clamp(4, 16),
             ttl: DEFAULT_TTL,
+            pin_open_files: true,
         }
     }
 }
@@ -109,6 +119,9 @@ pub fn mount_trees(
         FuseFs {
             trees,
             ttl: config.ttl,
+            pin_open_files: config.pin_open_files,
+            no_open: false,
+            no_opendir: false,
         },
         mountpoint,
         &fuse_config,
@@ -120,6 +133,16 @@ pub fn mount_trees(
 pub struct FuseFs {
     trees: Arc<Trees>,
     ttl: Duration,
+    /// See [`MountConfig::pin_open_files`].
+    pin_open_files: bool,
+    /// Files need no handle and the kernel can do without `open`
+    /// (`FUSE_NO_OPEN_SUPPORT`): answering the first one with `ENOSYS`
+    /// makes it open files itself from then on, keeping their pages
+    /// cached, and send no `release` either.
+    no_open: bool,
+    /// The kernel can do without `opendir` (`FUSE_NO_OPENDIR_SUPPORT`):
+    /// the same for directories, whose listings it then caches itself.
+    no_opendir: bool,
 }
 
 impl FuseFs {
@@ -220,6 +243,16 @@ impl Filesystem for FuseFs {
                 log::debug!("kernel lacks FUSE capability {cap:?}");
             }
         }
+        // Opening needs no answer from us: the mount is read-only, so the
+        // kernel refuses every open for writing or truncating itself. Files
+        // of a live mount are opened here all the same, for their handles.
+        self.no_open = !self.pin_open_files
+            && config
+                .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
+                .is_ok();
+        self.no_opendir = config
+            .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
+            .is_ok();
         // Read ahead as far as the kernel allows.
         if let Err(max) = config.set_max_readahead(u32::MAX) {
             let _ = config.set_max_readahead(max);
@@ -351,6 +384,11 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.no_open {
+            // The kernel takes this as "opens always succeed" and stops
+            // asking (one round trip less per open, and none on close).
+            return reply.error(Errno::ENOSYS);
+        }
         let fs = self.fs(ino);
         match fs.open(ino.0, flags.0) {
             Ok(()) => reply.opened(
@@ -404,7 +442,9 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        // Nothing to flush: ENOSYS makes the kernel stop sending a flush on
+        // every close.
+        reply.error(Errno::ENOSYS);
     }
 
     fn release(
@@ -433,6 +473,12 @@ impl Filesystem for FuseFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.no_opendir {
+            // From now on the kernel opens directories itself, caching their
+            // listings (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE): no round trip
+            // per opendir and releasedir.
+            return reply.error(Errno::ENOSYS);
+        }
         match self.fs(ino).opendir(ino.0, flags.0) {
             Ok(()) => reply.opened(
                 FileHandle(0),

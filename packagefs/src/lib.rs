@@ -92,6 +92,7 @@ pub fn build_tree_reusing(
     strict: bool,
     previous: Option<&Tree>,
 ) -> Result<Tree, Error> {
+    let started = std::time::Instant::now();
     for w in &resolved.warnings {
         log::warn!("{w}");
     }
@@ -132,12 +133,19 @@ pub fn build_tree_reusing(
             Err((src, e)) => log::error!("package {} is not mounted: {e}", src.path.display()),
         }
     }
+    let opened = started.elapsed();
     let mut packages: Vec<MountedPackage> = slots.into_iter().flatten().collect();
     if resolved.check_dependencies {
         packages = drop_unmet(packages);
     }
     packages.retain(|p| resolved.layer_shown(p.source()));
     let tree = Tree::with_blocked(packages, &resolved.blocked)?;
+    log::info!(
+        "{} packages opened in {:.1} ms, merged in {:.1} ms",
+        tree.packages().len(),
+        opened.as_secs_f64() * 1e3,
+        (started.elapsed() - opened).as_secs_f64() * 1e3
+    );
     if !resolved.blocked.is_empty() {
         log::info!("{} blocked entries hidden", resolved.blocked.len());
     }

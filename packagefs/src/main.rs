@@ -65,7 +65,7 @@ struct MountFlags {
     /// the parent of the current one), read-only; nothing on disk changes.
     #[arg(long, value_name = "N|previous")]
     generation: Option<String>,
-    /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed).
+    /// Bytes of decompressed chunks to cache (K, M, G suffixes allowed; default 16M).
     #[arg(long, value_name = "BYTES")]
     cache_size: Option<String>,
     /// Stay in the foreground instead of returning once mounted.
@@ -271,21 +271,36 @@ fn start(
     flags: &MountFlags,
     options: &MountOptions,
 ) -> Result<fuser::Session<fuse::FuseFs>, String> {
-    let p = prepare(sources, mountpoint, flags, options)?;
+    let started = std::time::Instant::now();
+    let mut p = prepare(sources, mountpoint, flags, options)?;
     let tree = packagefs::load_tree_with(&p.spec, p.generation).map_err(|e| e.to_string())?;
+    let loaded = started.elapsed();
     let fs = PackageFs::new(tree, &p.fs_config)
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
     let trees = Arc::new(Trees::new(Arc::new(fs)));
+    // The current generation of a root with state follows the root live;
+    // an older generation and a root without state stay as mounted, and
+    // only a live mount needs open files to hold on to their tree.
+    let live_root = match (&p.spec, p.generation) {
+        (MountSpec::Root { root, .. }, GenerationChoice::Current)
+            if packagefs::source::has_state(root) =>
+        {
+            Some(root.clone())
+        }
+        _ => None,
+    };
+    p.mount_config.pin_open_files = live_root.is_some();
     let session = fuse::mount_trees(trees.clone(), &p.mountpoint, &p.mount_config)
         .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
-    // The current generation of a root with state follows the root live;
-    // an older generation and a root without state stay as mounted.
-    if let (MountSpec::Root { root, .. }, GenerationChoice::Current) = (&p.spec, p.generation) {
-        if packagefs::source::has_state(root) {
-            match live::watch(trees, session.notifier(), p.spec.clone(), root) {
-                Ok(()) => log::info!("following {} live", root.display()),
-                Err(e) => log::error!("{e}; the mount will not follow changes"),
-            }
+    log::info!(
+        "packages loaded in {:.1} ms, mounted after {:.1} ms",
+        loaded.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    if let Some(root) = live_root {
+        match live::watch(trees, session.notifier(), p.spec.clone(), &root) {
+            Ok(()) => log::info!("following {} live", root.display()),
+            Err(e) => log::error!("{e}; the mount will not follow changes"),
         }
     }
     Ok(session)

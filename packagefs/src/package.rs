@@ -111,12 +111,18 @@ impl MountedPackage {
 /// A package that could not be opened.
 pub type OpenFailure = (SourcePackage, hpkg_format::Error);
 
-/// Open every package in parallel (at most one thread per core); results
-/// keep the order of `sources`.
+/// Open every package in parallel; results keep the order of `sources`.
+///
+/// Four threads per core, at least 4 and at most 16: with the packages'
+/// pages not yet cached, opening waits on the disk more than it computes,
+/// and more reads in flight overlap those waits (on the Debian benchmark
+/// root, cold, 8 threads took half the time of 2 on 2 cores).
 pub fn open_all(sources: Vec<SourcePackage>) -> Vec<Result<MountedPackage, OpenFailure>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+        .saturating_mul(4)
+        .clamp(4, 16)
         .min(sources.len())
         .max(1);
     let next = AtomicUsize::new(0);

@@ -34,6 +34,21 @@ fn tree(sources: Vec<SourcePackage>) -> Tree {
     Tree::new(packages).unwrap()
 }
 
+/// Every node is the parent of each of its children, and the root its own
+/// parent; every node but the root is someone's child.
+fn assert_parents(tree: &Tree) {
+    assert_eq!(tree.root().parent().ino(), ROOT_INO);
+    let mut children = 0;
+    for ino in 1..=tree.len() as u64 {
+        let node = tree.node(ino).unwrap();
+        for c in node.children() {
+            assert_eq!(c.parent().ino(), ino, "parent of {:?}", c.path());
+            children += 1;
+        }
+    }
+    assert_eq!(children + 1, tree.len());
+}
+
 /// Resolve a `/`-separated path with lookups from the root.
 fn resolve(fs: &PackageFs, path: &[u8]) -> Result<u64, FsError> {
     let mut ino = ROOT_INO;
@@ -76,6 +91,7 @@ fn every_entry_is_found_by_path_and_children_are_sorted() {
             assert_eq!(c.parent().ino(), ino);
         }
     }
+    assert_parents(fs.tree());
     assert_eq!(fs.tree().shadowed_count(), 0);
 }
 
@@ -116,10 +132,41 @@ fn the_higher_layer_hides_files_and_merges_directories() {
         };
         assert!(node.package().unwrap().label().ends_with(want));
     }
+    assert_parents(&t);
     let m = t.memory();
     assert_eq!(m.entries, 2 * toc.len());
     assert_eq!(m.nodes, toc.len());
     assert!(m.bytes_per_entry() > 48.0);
+}
+
+#[test]
+fn parents_are_found_in_a_union_of_many_packages() {
+    // Different trees interleave their directories in breadth-first order;
+    // each node's path, rebuilt through its parents, must lead back to it.
+    let t = tree(
+        [
+            "haiku-tool/nested-zstd.hpkg",
+            "haiku/tipster-1.1.1-1-x86_64.hpkg",
+            "haiku/ctags_source-5.8-5-source.hpkg",
+            "haiku-tool/bigfile-zstd.hpkg",
+            "haiku/artificial-1.0.0-any.hpkg",
+            "haiku-tool/metadata-zstd.hpkg",
+        ]
+        .into_iter()
+        .map(|p| source(fixture(p), None))
+        .collect(),
+    );
+    assert_parents(&t);
+    let fs = PackageFs::new(t, &FsConfig::default()).unwrap();
+    for ino in 2..=fs.tree().len() as u64 {
+        let path = fs.tree().node(ino).unwrap().path();
+        assert_eq!(
+            resolve(&fs, &path),
+            Ok(ino),
+            "{:?}",
+            String::from_utf8_lossy(&path)
+        );
+    }
 }
 
 #[test]

@@ -12,7 +12,11 @@
 //!   as a mount point ([`list_dir`]), compared with [`diff`] and
 //!   [`assert_listing_eq`];
 //! * [`mount`]: FUSE plumbing: [`fuse_available`], [`wait_for_mount`] and a
-//!   [`MountGuard`] that always unmounts, even when a test panics.
+//!   [`MountGuard`] that always unmounts, even when a test panics;
+//! * [`packagefs`]: a [`PackagefsMount`] made with the real `packagefs`
+//!   binary, the golden packages ([`golden_package`]), and [`walk_nodes`] for
+//!   the owners and package attributes a listing does not show, and
+//!   [`write_package`] to make packages from directory trees.
 //!
 //! Library code returns errors instead of panicking, except where a function
 //! says it panics (helpers such as [`require_fixtures`] exist to stop a test
@@ -20,6 +24,7 @@
 
 pub mod listing;
 pub mod mount;
+pub mod packagefs;
 pub mod paths;
 
 pub use listing::{
@@ -27,4 +32,8 @@ pub use listing::{
     sha256_hex, EntryInfo, ListOptions, Listing, ListingError, PACKAGE_XATTR,
 };
 pub use mount::{fuse_available, is_mounted, wait_for_mount, wait_for_unmount, MountGuard};
+pub use packagefs::{
+    golden_mount_listing, golden_package, golden_packages, package_info_text, package_label,
+    walk_nodes, write_package, NodeMeta, PackagefsMount, PACKAGE_XATTR_FULL, XATTR_MAX,
+};
 pub use paths::{bin_path, fixtures_dir, require_fixtures, workspace_root};

@@ -1,16 +1,17 @@
 //! The `packagefs` command line: foreground mounts that unmount on SIGTERM,
 //! and failures that exit non-zero with a one-line reason.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, golden, is_mounted, Mount};
+use packagefs_tests::{bin_path, golden_package, is_mounted, PackagefsMount};
 
 /// Run packagefs with `args`, expecting failure; returns its stderr.
 fn fails(args: &[&std::ffi::OsStr]) -> String {
-    let out = Command::new(bin()).args(args).output().unwrap();
+    let out = Command::new(bin_path("packagefs"))
+        .args(args)
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "{args:?} succeeded");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
@@ -22,16 +23,10 @@ fn fails(args: &[&std::ffi::OsStr]) -> String {
 
 #[test]
 fn a_foreground_mount_unmounts_on_sigterm() {
-    let dir = tempfile::Builder::new()
-        .prefix("pfs-mnt")
-        .tempdir()
-        .unwrap();
-    let mnt = dir.path().join("m");
-    std::fs::create_dir(&mnt).unwrap();
-    let log = dir.path().join("daemon.log");
-    let mut child = Command::new(bin())
+    let (dir, mnt, log) = PackagefsMount::mount_dir();
+    let mut child = Command::new(bin_path("packagefs"))
         .arg("mount")
-        .arg(golden("nested-zstd"))
+        .arg(golden_package("nested-zstd"))
         .arg(&mnt)
         .arg("--foreground")
         .arg("--log-file")
@@ -40,9 +35,9 @@ fn a_foreground_mount_unmounts_on_sigterm() {
         .spawn()
         .unwrap();
     // Guard the mount while the test runs.
-    let guard = Mount::adopt(dir, log);
+    let guard = PackagefsMount::adopt(dir, log);
     let start = Instant::now();
-    while !is_mounted(&mnt) {
+    while !is_mounted(&mnt).unwrap() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the foreground daemon exited: {}",
@@ -59,7 +54,7 @@ fn a_foreground_mount_unmounts_on_sigterm() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}: {}", guard.log());
-    assert!(!is_mounted(&mnt), "SIGTERM unmounts");
+    assert!(!is_mounted(&mnt).unwrap(), "SIGTERM unmounts");
     drop(guard);
 }
 
@@ -69,7 +64,7 @@ fn failures_exit_non_zero_with_a_one_line_reason() {
     let mnt = dir.path().join("m");
     std::fs::create_dir(&mnt).unwrap();
     let missing = dir.path().join("missing.hpkg");
-    let pkg = golden("nested-zstd");
+    let pkg = golden_package("nested-zstd");
 
     let err = fails(&["mount".as_ref(), missing.as_os_str(), mnt.as_os_str()]);
     assert!(err.contains("missing.hpkg"), "{err}");
@@ -101,5 +96,5 @@ fn failures_exit_non_zero_with_a_one_line_reason() {
 
     let err = fails(&["unmount".as_ref(), mnt.as_os_str()]);
     assert!(err.contains(&mnt.display().to_string()), "{err}");
-    assert!(!is_mounted(&mnt));
+    assert!(!is_mounted(&mnt).unwrap());
 }

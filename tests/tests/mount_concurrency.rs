@@ -2,25 +2,20 @@
 //! once, whole and in small pieces, get exactly the expected content, also
 //! with a chunk cache far smaller than the data (constant eviction).
 
-mod common;
-
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use common::{expected, golden, Mount};
+use packagefs_tests::{golden_mount_listing, golden_package, sha256_hex, PackagefsMount};
 
 /// (path in the mount, expected sha256) of every file of the packages.
 fn files(stems: &[&str], root: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for stem in stems {
-        for (path, entry) in expected(&golden(stem)) {
-            if entry["type"] == "file" {
-                out.push((
-                    root.join(&path),
-                    entry["sha256"].as_str().unwrap().to_string(),
-                ));
+        for (path, entry) in golden_mount_listing(&golden_package(stem)) {
+            if entry.kind == "file" {
+                out.push((root.join(&path), entry.sha256.unwrap()));
             }
         }
     }
@@ -74,14 +69,14 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-fn hammer(mount: &Mount) {
+fn hammer(mount: &PackagefsMount) {
     // The content, read once and checked against the golden sha256; the
     // threads then compare bytes.
-    let all: Vec<(PathBuf, Vec<u8>)> = files(&["bigfile-zstd", "nested-zstd"], &mount.path())
+    let all: Vec<(PathBuf, Vec<u8>)> = files(&["bigfile-zstd", "nested-zstd"], mount.path())
         .into_iter()
         .map(|(path, sha)| {
             let data = std::fs::read(&path).unwrap();
-            assert_eq!(common::sha256(&data), sha, "{}", path.display());
+            assert_eq!(sha256_hex(&data), sha, "{}", path.display());
             (path, data)
         })
         .collect();
@@ -115,16 +110,22 @@ fn hammer(mount: &Mount) {
 
 #[test]
 fn eight_threads_read_the_expected_content() {
-    let (big, nested) = (golden("bigfile-zstd"), golden("nested-zstd"));
-    let mount = Mount::new(&[&big, &nested], &[]);
+    let (big, nested) = (
+        golden_package("bigfile-zstd"),
+        golden_package("nested-zstd"),
+    );
+    let mount = PackagefsMount::new(&[&big, &nested], &[]);
     hammer(&mount);
     mount.unmount();
 }
 
 #[test]
 fn eight_threads_with_a_tiny_cache_read_the_expected_content() {
-    let (big, nested) = (golden("bigfile-zstd"), golden("nested-zstd"));
-    let mount = Mount::new(&[&big, &nested], &["--cache-size", "256K"]);
+    let (big, nested) = (
+        golden_package("bigfile-zstd"),
+        golden_package("nested-zstd"),
+    );
+    let mount = PackagefsMount::new(&[&big, &nested], &["--cache-size", "256K"]);
     hammer(&mount);
     mount.unmount();
 }

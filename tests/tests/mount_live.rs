@@ -5,12 +5,11 @@
 //! `blocked-entries` hides its paths, and a second mount
 //! with `--generation previous` shows the generation before.
 
-mod common;
 mod state_common;
 
 use std::io::Read;
 
-use common::Mount;
+use packagefs_tests::PackagefsMount;
 use state::Root;
 use state_common::{content, expected, files, wait_for, Scratch};
 
@@ -28,8 +27,8 @@ fn the_mount_follows_the_root() {
     )
     .unwrap();
     let root = Root::init(&root_dir).unwrap();
-    let m = Mount::new(&[&root_dir], &["-v"]);
-    assert_eq!(files(&m.path()), expected(&["alpha"]));
+    let m = PackagefsMount::new(&[&root_dir], &["-v"]);
+    assert_eq!(files(m.path()), expected(&["alpha"]));
 
     // cp: the file appears once complete.
     std::fs::copy(
@@ -38,10 +37,9 @@ fn the_mount_follows_the_root() {
     )
     .unwrap();
     assert!(
-        wait_for(PATIENCE, || files(&m.path())
-            == expected(&["alpha", "beta"])),
+        wait_for(PATIENCE, || files(m.path()) == expected(&["alpha", "beta"])),
         "beta did not appear: {:?}\n{}",
-        files(&m.path()).keys().collect::<Vec<_>>(),
+        files(m.path()).keys().collect::<Vec<_>>(),
         m.log()
     );
 
@@ -59,7 +57,7 @@ fn the_mount_follows_the_root() {
     )
     .unwrap();
     assert!(
-        wait_for(PATIENCE, || files(&m.path())
+        wait_for(PATIENCE, || files(m.path())
             == expected(&["alpha", "beta", "gamma"])),
         "gamma did not appear\n{}",
         m.log()
@@ -76,14 +74,14 @@ fn the_mount_follows_the_root() {
         "no log line about the broken file\n{}",
         m.log()
     );
-    assert_eq!(files(&m.path()), expected(&["alpha", "beta", "gamma"]));
+    assert_eq!(files(m.path()), expected(&["alpha", "beta", "gamma"]));
     std::fs::remove_file(root_dir.join("system/packages/broken-1.0-1-any.hpkg")).unwrap();
 
     // rm: beta's file goes; one opened before keeps its content.
     let mut open = std::fs::File::open(m.path().join("data/beta.txt")).unwrap();
     std::fs::remove_file(root_dir.join("system/packages/beta-1.0-1-any.hpkg")).unwrap();
     assert!(
-        wait_for(PATIENCE, || files(&m.path())
+        wait_for(PATIENCE, || files(m.path())
             == expected(&["alpha", "gamma"])),
         "beta did not disappear\n{}",
         m.log()
@@ -97,7 +95,7 @@ fn the_mount_follows_the_root() {
     // daemon retained from its open descriptor.
     root.rollback(None, "test rollback").unwrap();
     assert!(
-        wait_for(PATIENCE, || files(&m.path())
+        wait_for(PATIENCE, || files(m.path())
             == expected(&["alpha", "beta", "gamma"])),
         "the rollback did not show\n{}",
         m.log()
@@ -110,8 +108,7 @@ fn the_mount_follows_the_root() {
     )
     .unwrap();
     assert!(
-        wait_for(PATIENCE, || files(&m.path())
-            == expected(&["alpha", "beta"])),
+        wait_for(PATIENCE, || files(m.path()) == expected(&["alpha", "beta"])),
         "the blocked entry is still shown\n{}",
         m.log()
     );
@@ -123,8 +120,8 @@ fn the_mount_follows_the_root() {
         Some(after_rm),
         "rollback's parent"
     );
-    let prev = Mount::new(&[&root_dir], &["--generation", "previous"]);
-    assert_eq!(files(&prev.path()), expected(&["alpha"]));
+    let prev = PackagefsMount::new(&[&root_dir], &["--generation", "previous"]);
+    assert_eq!(files(prev.path()), expected(&["alpha"]));
 }
 
 /// Reads of an unchanged file never fail or change while packages come and
@@ -140,7 +137,7 @@ fn reads_go_on_while_trees_are_swapped() {
     )
     .unwrap();
     let _root = Root::init(&root_dir).unwrap();
-    let m = Mount::new(&[&root_dir], &["-v"]);
+    let m = PackagefsMount::new(&[&root_dir], &["-v"]);
     let beta = s.package("beta", &[]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
@@ -174,5 +171,5 @@ fn reads_go_on_while_trees_are_swapped() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let reads = reader.join().expect("the reader failed");
     assert!(reads > 0);
-    assert_eq!(files(&m.path()), expected(&["alpha"]));
+    assert_eq!(files(m.path()), expected(&["alpha"]));
 }

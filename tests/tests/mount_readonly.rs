@@ -2,8 +2,6 @@
 //! read-only; extended attributes follow the getxattr/listxattr size-probe
 //! rules; inode numbers are stable and link counts are those of a disk.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs::File;
@@ -11,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirEntryExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common::{golden, Mount};
+use packagefs_tests::{golden_package, package_label, PackagefsMount};
 
 fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap()
@@ -32,8 +30,8 @@ fn last_errno(ret: isize, what: &str) -> i32 {
 
 #[test]
 fn every_write_fails_with_erofs() {
-    let pkg = golden("nested-zstd");
-    let mount = Mount::new(&[&pkg], &[]);
+    let pkg = golden_package("nested-zstd");
+    let mount = PackagefsMount::new(&[&pkg], &[]);
     let m = mount.path();
     let file = m.join("data/sizes/size_7.bin");
     let dir = m.join("data/sub");
@@ -140,9 +138,9 @@ fn every_write_fails_with_erofs() {
 
 #[test]
 fn statfs_says_read_only() {
-    let pkg = golden("nested-zstd");
-    let mount = Mount::new(&[&pkg], &[]);
-    let c = cpath(&mount.path());
+    let pkg = golden_package("nested-zstd");
+    let mount = PackagefsMount::new(&[&pkg], &[]);
+    let c = cpath(mount.path());
     // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
@@ -178,8 +176,8 @@ fn listxattr(p: &Path, size: usize) -> (isize, i32, Vec<u8>) {
 
 #[test]
 fn xattrs_follow_the_size_probe_rules() {
-    let pkg = golden("nested-zstd");
-    let mount = Mount::new(&[&pkg], &[]);
+    let pkg = golden_package("nested-zstd");
+    let mount = PackagefsMount::new(&[&pkg], &[]);
     let m = mount.path();
     let f = m.join("attrs/with_attrs.txt");
 
@@ -202,7 +200,7 @@ fn xattrs_follow_the_size_probe_rules() {
     );
 
     // The package attribute.
-    let label = common::package_label(&pkg);
+    let label = package_label(&pkg);
     assert_eq!(
         getxattr(&f, "user.packagefs.package", 256).2,
         label.as_bytes()
@@ -247,7 +245,7 @@ fn xattrs_follow_the_size_probe_rules() {
 
 #[test]
 fn inodes_are_stable_and_link_counts_are_those_of_a_disk() {
-    let pkg = golden("nested-zstd");
+    let pkg = golden_package("nested-zstd");
     let walk_inodes = |m: &Path| {
         let mut out = Vec::new();
         let mut stack = vec![m.to_path_buf()];
@@ -272,16 +270,16 @@ fn inodes_are_stable_and_link_counts_are_those_of_a_disk() {
         out.sort();
         out
     };
-    let first = Mount::new(&[&pkg], &[]);
+    let first = PackagefsMount::new(&[&pkg], &[]);
     assert_eq!(
         std::fs::metadata(first.path()).unwrap().ino(),
         1,
         "root is inode 1"
     );
-    let a = walk_inodes(&first.path());
+    let a = walk_inodes(first.path());
     first.unmount();
-    let second = Mount::new(&[&pkg], &[]);
-    let b = walk_inodes(&second.path());
+    let second = PackagefsMount::new(&[&pkg], &[]);
+    let b = walk_inodes(second.path());
     second.unmount();
     assert_eq!(a, b, "same inode numbers on every mount");
     let distinct: BTreeSet<u64> = a.iter().map(|(_, i)| *i).collect();

@@ -5,10 +5,9 @@
 //! requirement is not mounted. A root without a state directory is covered
 //! by `mount_layers` (directory scan).
 
-mod common;
 mod state_common;
 
-use common::Mount;
+use packagefs_tests::PackagefsMount;
 use state::{Layer, Root};
 use state_common::{expected, files, Scratch};
 
@@ -45,8 +44,8 @@ fn state_snapshot(s: &Scratch) -> Vec<(String, Vec<u8>)> {
 fn the_mount_shows_the_current_generation() {
     let s = Scratch::new();
     let _root = three_generations(&s);
-    let m = Mount::new(&[&s.root()], &[]);
-    assert_eq!(files(&m.path()), expected(&["alpha", "beta", "gamma"]));
+    let m = PackagefsMount::new(&[&s.root()], &[]);
+    assert_eq!(files(m.path()), expected(&["alpha", "beta", "gamma"]));
 }
 
 #[test]
@@ -54,12 +53,12 @@ fn older_generations_mount_read_only_and_change_nothing() {
     let s = Scratch::new();
     let root = three_generations(&s);
     let before = state_snapshot(&s);
-    let g1 = Mount::new(&[&s.root()], &["--generation", "1"]);
-    assert_eq!(files(&g1.path()), expected(&["alpha"]));
-    let prev = Mount::new(&[&s.root()], &["--generation", "previous"]);
-    assert_eq!(files(&prev.path()), expected(&["alpha", "beta"]));
-    let fstab = Mount::new(&[&s.root()], &["-o", "generation=1"]);
-    assert_eq!(files(&fstab.path()), expected(&["alpha"]));
+    let g1 = PackagefsMount::new(&[&s.root()], &["--generation", "1"]);
+    assert_eq!(files(g1.path()), expected(&["alpha"]));
+    let prev = PackagefsMount::new(&[&s.root()], &["--generation", "previous"]);
+    assert_eq!(files(prev.path()), expected(&["alpha", "beta"]));
+    let fstab = PackagefsMount::new(&[&s.root()], &["-o", "generation=1"]);
+    assert_eq!(files(fstab.path()), expected(&["alpha"]));
     assert_eq!(state_snapshot(&s), before, "mounting changed the state");
     assert_eq!(root.current().unwrap().generation.number, 3);
 
@@ -70,15 +69,14 @@ fn older_generations_mount_read_only_and_change_nothing() {
         .root()
         .join("system/packages/beta-1.0-1-any.hpkg")
         .exists());
-    let cur = Mount::new(&[&s.root()], &[]);
-    assert_eq!(files(&cur.path()), expected(&["alpha", "gamma"]));
-    let prev = Mount::new(&[&s.root()], &["--generation", "previous"]);
-    assert_eq!(files(&prev.path()), expected(&["alpha", "beta", "gamma"]));
+    let cur = PackagefsMount::new(&[&s.root()], &[]);
+    assert_eq!(files(cur.path()), expected(&["alpha", "gamma"]));
+    let prev = PackagefsMount::new(&[&s.root()], &["--generation", "previous"]);
+    assert_eq!(files(prev.path()), expected(&["alpha", "beta", "gamma"]));
 
     // No such generation: the mount fails and says so.
-    let err = Mount::try_new(&[&s.root()], &["--generation", "99"])
-        .err()
-        .expect("generation 99 mounted");
+    let err = PackagefsMount::try_new(&[&s.root()], &["--generation", "99"])
+        .expect_err("generation 99 mounted");
     assert!(err.contains("99"), "{err}");
 }
 
@@ -91,13 +89,13 @@ fn blocked_entries_are_hidden() {
         "# hide beta's file\n/data/beta.txt\n",
     )
     .unwrap();
-    let m = Mount::new(&[&s.root()], &[]);
-    assert_eq!(files(&m.path()), expected(&["alpha", "gamma"]));
+    let m = PackagefsMount::new(&[&s.root()], &[]);
+    assert_eq!(files(m.path()), expected(&["alpha", "gamma"]));
     assert!(!m.path().join("data/beta.txt").exists());
     // A blocked directory hides everything below it.
     std::fs::write(s.root().join("system/state/blocked-entries"), "data\n").unwrap();
-    let m2 = Mount::new(&[&s.root()], &[]);
-    assert!(files(&m2.path()).is_empty());
+    let m2 = PackagefsMount::new(&[&s.root()], &[]);
+    assert!(files(m2.path()).is_empty());
     assert!(!m2.path().join("data").exists());
 }
 
@@ -114,9 +112,9 @@ fn a_package_with_unmet_requirements_is_not_mounted() {
     let epsilon = s.package("epsilon", &["alpha"]);
     root.add(&[&epsilon], Layer::Common, false, "add epsilon")
         .unwrap();
-    let m = Mount::new(&[&s.root()], &["-v"]);
+    let m = PackagefsMount::new(&[&s.root()], &["-v"]);
     assert_eq!(
-        files(&m.path()),
+        files(m.path()),
         expected(&["alpha", "beta", "epsilon", "gamma"])
     );
     let log = m.log();

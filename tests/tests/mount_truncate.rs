@@ -2,14 +2,12 @@
 //! daemon: reads of its files fail with EIO and the log names the package;
 //! the rest of the mount keeps working.
 
-mod common;
-
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use common::{expected, golden, Mount};
+use packagefs_tests::{golden_mount_listing, golden_package, sha256_hex, PackagefsMount};
 
 /// A root with bigfile-zstd in system and nested-zstd in common, copied so
 /// that the copies can be damaged.
@@ -18,7 +16,7 @@ fn root() -> tempfile::TempDir {
     for (layer, stem) in [("system", "bigfile-zstd"), ("common", "nested-zstd")] {
         let dir = root.path().join(layer).join("packages");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(golden(stem), dir.join(format!("{stem}.hpkg"))).unwrap();
+        std::fs::copy(golden_package(stem), dir.join(format!("{stem}.hpkg"))).unwrap();
     }
     root
 }
@@ -33,18 +31,14 @@ fn read_err(path: &Path) -> std::io::Error {
 
 /// The mount still answers: stat of the root, a listing, and files of the
 /// undamaged package read correctly.
-fn still_alive(mount: &Mount) {
+fn still_alive(mount: &PackagefsMount) {
     let m = mount.path();
-    assert!(std::fs::metadata(&m).unwrap().is_dir());
+    assert!(std::fs::metadata(m).unwrap().is_dir());
     assert!(std::fs::read_dir(m.join("data")).unwrap().count() > 3);
-    let nested = expected(&golden("nested-zstd"));
+    let nested = golden_mount_listing(&golden_package("nested-zstd"));
     for path in ["data/sizes/size_131073.bin", "attrs/with_attrs.txt"] {
         let data = std::fs::read(m.join(path)).unwrap();
-        assert_eq!(
-            common::sha256(&data),
-            nested[path]["sha256"].as_str().unwrap(),
-            "{path}"
-        );
+        assert_eq!(Some(sha256_hex(&data)), nested[path].sha256, "{path}");
     }
     assert!(mount.is_mounted());
 }
@@ -53,7 +47,7 @@ fn still_alive(mount: &Mount) {
 fn a_truncated_package_gives_eio_and_the_daemon_lives_on() {
     let root = root();
     let pkg = root.path().join("system/packages/bigfile-zstd.hpkg");
-    let mount = Mount::new(&[root.path()], &[]);
+    let mount = PackagefsMount::new(&[root.path()], &[]);
     // Nothing of bigfile has been read yet: no page is cached.
     let len = std::fs::metadata(&pkg).unwrap().len();
     File::options()
@@ -83,7 +77,7 @@ fn a_truncated_package_gives_eio_and_the_daemon_lives_on() {
 fn a_package_overwritten_with_zeros_gives_eio_and_the_daemon_lives_on() {
     let root = root();
     let pkg = root.path().join("system/packages/bigfile-zstd.hpkg");
-    let mount = Mount::new(&[root.path()], &[]);
+    let mount = PackagefsMount::new(&[root.path()], &[]);
     let len = std::fs::metadata(&pkg).unwrap().len();
     // Zero everything but the first 64 KiB: compressed chunks no longer
     // decompress.

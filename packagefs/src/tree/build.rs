@@ -16,7 +16,9 @@
 //! entries to a system directory but cannot change who owns it or its mode.
 //!
 //! Breadth-first order keeps the children of one directory contiguous, so a
-//! node only needs the index of its first child and a count.
+//! node only needs the index of its first child and a count; and the
+//! directories' ranges follow each other in node order, which lets a
+//! node's parent be found without storing it.
 
 use std::cmp::Ordering;
 use std::collections::{HashSet, VecDeque};
@@ -49,7 +51,6 @@ pub(super) fn build(
     let mut nodes = vec![Node {
         pkg: ROOT_PKG,
         entry: 0,
-        parent: 0,
         first_child: 0,
         child_count: 0,
     }];
@@ -102,7 +103,6 @@ pub(super) fn build(
             nodes.push(Node {
                 pkg: winner.0,
                 entry: winner.1,
-                parent: dir,
                 first_child: 0,
                 child_count: 0,
             });
@@ -137,6 +137,16 @@ pub(super) fn build(
         if let Some(d) = nodes.get_mut(dir as usize) {
             d.first_child = first;
             d.child_count = end - first;
+        }
+    }
+    // Childless nodes get an empty range where the children so far end, so
+    // that the ranges' ends never decrease (what `NodeRef::parent` needs).
+    let mut end = 0u32;
+    for node in &mut nodes {
+        if node.child_count == 0 {
+            node.first_child = end;
+        } else {
+            end = node.first_child.saturating_add(node.child_count);
         }
     }
     nodes.shrink_to_fit();

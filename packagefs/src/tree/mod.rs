@@ -1,10 +1,14 @@
 //! The union tree: every node of the mounted file system, its inode number,
 //! and the paths one package hides from another.
 //!
-//! The tree adds 20 bytes per node to the packages' own TOC indexes: a flat
+//! The tree adds 16 bytes per node to the packages' own TOC indexes: a flat
 //! `Vec<Node>` in breadth-first order, where a node names the package and
-//! TOC entry that provide it, its parent, and the contiguous range of its
-//! children, sorted by name for binary-search lookup. Names, modes, times,
+//! TOC entry that provide it and the contiguous range of its children,
+//! sorted by name for binary-search lookup. No parent is stored: the
+//! children ranges follow each other in node order (a node without children
+//! has an empty range where the previous one ended), so a node's parent is
+//! the first node whose range ends past it, found by binary search. Only
+//! `..` and log messages need it. Names, modes, times,
 //! sizes, symlink targets and attributes are read from the owning package's
 //! TOC, never copied. A node's inode number is its index + 1 (the root is 1)
 //! plus the tree's *epoch* in the high 32 bits: the same on every mount of
@@ -37,15 +41,22 @@ struct Node {
     pkg: u32,
     /// Entry in that package's TOC.
     entry: EntryId,
-    /// Index of the parent node (the root is its own parent).
-    parent: u32,
-    /// Index of the first child (directories).
+    /// Index of the first child; for a node without children, where the
+    /// children of the nodes before it end (so that `children_end` never
+    /// decreases from one node to the next).
     first_child: u32,
     /// Number of children.
     child_count: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Node>() == 20);
+impl Node {
+    /// One past the index of the last child.
+    fn children_end(&self) -> u64 {
+        u64::from(self.first_child) + u64::from(self.child_count)
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Node>() == 16);
 
 /// A node hidden by another package at the same path.
 #[derive(Debug, Clone, Copy)]
@@ -367,10 +378,20 @@ impl<'a> NodeRef<'a> {
         Some((self.package()?.package().toc(), self.node.entry))
     }
 
-    /// The parent directory (the root's parent is the root).
+    /// The parent directory (the root's parent is the root): the first node
+    /// whose children end past this one, by binary search.
     pub fn parent(&self) -> NodeRef<'a> {
-        self.tree
-            .at(self.node.parent)
+        if self.index == 0 {
+            return self.tree.root();
+        }
+        let index = u64::from(self.index);
+        let parent = self
+            .tree
+            .nodes
+            .partition_point(|n| n.children_end() <= index);
+        u32::try_from(parent)
+            .ok()
+            .and_then(|p| self.tree.at(p))
             .unwrap_or_else(|| self.tree.root())
     }
 
