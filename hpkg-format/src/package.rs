@@ -98,9 +98,14 @@ impl Package {
         }
         let toc_off = attrs_off - toc_len;
 
+        // TOC and attributes sit back to back at the end of the heap: one
+        // read decompresses their shared chunks once.
+        let mut toc_bytes = heap.read_vec(toc_off, toc_len + attrs_len)?;
+        let attrs_bytes = toc_bytes.split_off(toc_len as usize);
+
         // Metadata first (spec §10).
         let attrs_section = Section::new(
-            heap.read_vec(attrs_off, attrs_len)?,
+            attrs_bytes,
             SectionKind::Attributes,
             u64::from(h.attributes_strings_length.get()),
             u64::from(h.attributes_strings_count.get()),
@@ -110,7 +115,7 @@ impl Package {
         let info = parse_package_attributes(&attrs_section)?;
 
         let toc_section = Section::new(
-            heap.read_vec(toc_off, toc_len)?,
+            toc_bytes,
             SectionKind::Toc,
             h.toc_strings_length.get(),
             h.toc_strings_count.get(),
