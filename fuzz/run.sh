@@ -6,13 +6,16 @@
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). Builds with -O plus the
 # assertions and overflow checks of fuzz/Cargo.toml, with AddressSanitizer; on
 # a stable toolchain the sanitizer flags are allowed through RUSTC_BOOTSTRAP=1.
-# Seeds: fuzz/seeds/ (small golden packages, and the TOC and attribute sections
-# of golden packages made by make_section_seeds.py; checked in) plus the larger
-# golden packages straight
-# from the fixtures dir ($PACKAGEFS_FIXTURES, default ../shared/fixtures beside
-# the checkout). The growing corpus is kept in fuzz/corpus/TARGET, crashes in
-# fuzz/artifacts/TARGET, the log of each run in fuzz/artifacts/TARGET.log.
-# Exits non-zero if any target found a crash.
+#
+# Seeds: fuzz/seeds/ (checked in: golden packages under 64 KiB, and the TOC
+# and attribute sections of golden packages made by make_section_seeds.py),
+# plus the larger golden packages straight from the fixtures dir
+# ($PACKAGEFS_FIXTURES, default ../shared/fixtures beside the checkout).
+# Mutating multi-megabyte inputs is slow, so `package` and `heap` spend a third
+# of their time on the large packages (corpus fuzz/corpus/TARGET-large, no
+# length limit) and the rest on inputs of at most 64 KiB (fuzz/corpus/TARGET).
+# Crashes go to fuzz/artifacts/TARGET/, each run's log to
+# fuzz/artifacts/TARGET[-large].log. Exits non-zero if any target crashed.
 set -euo pipefail
 
 secs=${1:-180}
@@ -46,17 +49,15 @@ done < <(find "$fixtures" -name '*.hpkg' -print0)
 
 cd "$root"
 status=0
-for t in "${targets[@]}"; do
-    case $t in
-        package | heap) seeds=("$here/seeds/package" "$large") ;;
-        section) seeds=("$here/seeds/section") ;;
-        *) seeds=("$here/seeds/$t") ;;
-    esac
-    mkdir -p "$here/corpus/$t" "$here/artifacts/$t"
-    log="$here/artifacts/$t.log"
-    echo "== $t: ${secs}s"
-    if cargo fuzz run -O "$t" "$here/corpus/$t" "${seeds[@]}" -- \
-        -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 \
+
+# fuzz NAME TARGET SECONDS MAX_LEN CORPUS SEEDS...: one libFuzzer run, summarised.
+fuzz() {
+    local name=$1 t=$2 time=$3 len=$4 corpus=$5
+    shift 5
+    local log="$here/artifacts/$name.log" result runs cov
+    mkdir -p "$corpus" "$here/artifacts/$t"
+    if cargo fuzz run -O "$t" "$corpus" "$@" -- \
+        -max_total_time="$time" -max_len="$len" -rss_limit_mb=2048 \
         -malloc_limit_mb=1024 -timeout=20 -print_final_stats=1 \
         -artifact_prefix="$here/artifacts/$t/" >"$log" 2>&1; then
         result=ok
@@ -66,6 +67,18 @@ for t in "${targets[@]}"; do
     fi
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-    echo "   $t: ${runs:-?} executions, $cov, corpus $(ls "$here/corpus/$t" | wc -l) inputs: $result"
+    echo "   $name: ${runs:-?} executions in ${time}s, $cov, corpus $(ls "$corpus" | wc -l) inputs: $result"
+}
+
+for t in "${targets[@]}"; do
+    echo "== $t: ${secs}s"
+    case $t in
+        package | heap)
+            fuzz "$t-large" "$t" $((secs / 3)) "$max_len" "$here/corpus/$t-large" "$large"
+            fuzz "$t" "$t" $((secs - secs / 3)) 65536 "$here/corpus/$t" "$here/seeds/package"
+            ;;
+        section) fuzz "$t" "$t" "$secs" 65536 "$here/corpus/$t" "$here/seeds/section" ;;
+        *) fuzz "$t" "$t" "$secs" 65536 "$here/corpus/$t" "$here/seeds/$t" ;;
+    esac
 done
 exit $status
