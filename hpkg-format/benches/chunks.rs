@@ -70,6 +70,26 @@ impl Direct {
     }
 }
 
+/// Median over `rounds` of the CPU-time ratio `direct / reader`, the two run
+/// back to back in each round, so that load changes on a shared machine hit
+/// both alike (the throughput ratio of the reader to direct decoding).
+fn interleaved_ratio(rounds: usize, mut reader: impl FnMut(), mut direct: impl FnMut()) -> f64 {
+    let time = |f: &mut dyn FnMut()| {
+        let start = cpu_time::now_ns();
+        f();
+        (cpu_time::now_ns() - start) as f64
+    };
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let r = time(&mut reader);
+            let d = time(&mut direct);
+            d / r
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[rounds / 2]
+}
+
 fn chunks(c: &mut Criterion<CpuTime>) {
     for name in [
         "haiku-tool/bigfile-zstd.hpkg",
@@ -91,6 +111,15 @@ fn chunks(c: &mut Criterion<CpuTime>) {
         assert!(out == want, "reader and direct decoding disagree");
 
         let short = name.rsplit('/').next().unwrap_or(name);
+        for (what, pkg) in [("file", &from_file), ("memory", &from_memory)] {
+            let mut out2 = vec![0u8; size as usize];
+            let ratio = interleaved_ratio(
+                41,
+                || pkg.heap().read_at(0, &mut out, &NoCache).expect("read"),
+                || direct.read_heap(from_memory.heap(), &bytes, &mut out2, None),
+            );
+            println!("{short}: throughput read_at_{what} / codec_direct = {ratio:.3} (median of 41 interleaved rounds)");
+        }
         let mut g = c.benchmark_group(format!("chunks/{short}"));
         g.throughput(Throughput::Bytes(size));
         g.sample_size(20);

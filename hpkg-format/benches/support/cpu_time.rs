@@ -9,7 +9,8 @@ use criterion::Throughput;
 /// Thread CPU time in nanoseconds.
 pub struct CpuTime;
 
-fn now_ns() -> u64 {
+/// The calling thread's CPU time in nanoseconds.
+pub fn now_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
