@@ -160,8 +160,8 @@ pub fn minimal_attrs() -> SectionParts {
 
 /// Build an `.hpkg`: heap = `payload`, then the TOC, then the package
 /// attributes, cut into 64 KiB chunks stored with `compression` (raw where it
-/// does not shrink them). `chunks` may replace stored chunks by index, to
-/// plant hostile ones.
+/// does not shrink them). `replace_chunk(index, stored)` may swap a stored
+/// chunk for another, to plant hostile ones.
 pub fn build_package(
     compression: Compression,
     payload: &[u8],
