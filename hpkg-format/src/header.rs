@@ -5,6 +5,7 @@ use zerocopy::byteorder::{BigEndian, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::error::{Error, Location, Result};
+use crate::heap::{truncated_or_io, ReadAt};
 
 /// `hpkg`
 pub const HPKG_MAGIC: [u8; 4] = *b"hpkg";
@@ -200,4 +201,71 @@ pub(crate) fn check_container(
         compressed_size: compressed,
         uncompressed_size: uncompressed,
     })
+}
+
+/// A fixed file header that carries the container fields both formats share.
+pub(crate) trait FileHeader: FromBytes + KnownLayout + Immutable + Sized {
+    /// Its magic bytes.
+    const MAGIC: [u8; 4];
+    /// The format's name in errors (`hpkg`, `hpkr`).
+    const NAME: &'static str;
+    /// Its size in bytes.
+    const SIZE: usize;
+    /// The container fields.
+    fn container(&self) -> Container;
+}
+
+impl FileHeader for HpkgHeader {
+    const MAGIC: [u8; 4] = HPKG_MAGIC;
+    const NAME: &'static str = "hpkg";
+    const SIZE: usize = HPKG_HEADER_SIZE;
+    fn container(&self) -> Container {
+        Container {
+            header_size: self.header_size.get(),
+            total_size: self.total_size.get(),
+            compression: self.heap_compression.get(),
+            compressed: self.heap_size_compressed.get(),
+            uncompressed: self.heap_size_uncompressed.get(),
+            chunk_size: self.heap_chunk_size.get(),
+        }
+    }
+}
+
+impl FileHeader for HpkrHeader {
+    const MAGIC: [u8; 4] = HPKR_MAGIC;
+    const NAME: &'static str = "hpkr";
+    const SIZE: usize = HPKR_HEADER_SIZE;
+    fn container(&self) -> Container {
+        Container {
+            header_size: self.header_size.get(),
+            total_size: self.total_size.get(),
+            compression: self.heap_compression.get(),
+            compressed: self.heap_size_compressed.get(),
+            uncompressed: self.heap_size_uncompressed.get(),
+            chunk_size: self.heap_chunk_size.get(),
+        }
+    }
+}
+
+/// Read the header at the start of `src` and check it (spec §15 items 1–5):
+/// the header and the heap geometry it describes.
+pub(crate) fn read_header<H: FileHeader>(src: &dyn ReadAt) -> Result<(H, HeapGeometry)> {
+    let file_size = src.len()?;
+    let mut raw = [0u8; HPKG_HEADER_SIZE];
+    let avail = file_size.min(H::SIZE as u64) as usize;
+    src.read_exact_at(&mut raw[..avail], 0)
+        .map_err(|e| truncated_or_io(e, "header", 0, H::SIZE as u64))?;
+    check_magic_version(&raw[..avail], H::MAGIC, H::NAME)?;
+    if avail < H::SIZE {
+        return Err(Error::Truncated {
+            what: "header",
+            at: Location::File(0),
+            needed: H::SIZE as u64,
+            available: avail as u64,
+        });
+    }
+    let h = H::read_from_bytes(&raw[..H::SIZE])
+        .map_err(|_| Error::BadHeader("unreadable header".into()))?;
+    let geo = check_container(h.container(), H::SIZE, file_size)?;
+    Ok((h, geo))
 }

@@ -5,12 +5,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use zerocopy::FromBytes;
-
 use crate::attr::{Section, SectionKind};
-use crate::error::{Error, Location, Result};
-use crate::header::{self, HpkgHeader, HPKG_HEADER_SIZE, HPKG_MAGIC};
-use crate::heap::{truncated_or_io, ChunkCache, Heap, ReadAt};
+use crate::error::{Error, Result};
+use crate::header::{self, HpkgHeader};
+use crate::heap::{ChunkCache, Heap, ReadAt};
 use crate::ids;
 use crate::info::PackageInfo;
 use crate::toc::{Data, EntryId, Toc};
@@ -39,34 +37,7 @@ impl Package {
     /// Index a package from any byte source (a file, a buffer).
     pub fn from_source(source: Arc<dyn ReadAt>) -> Result<Package> {
         let file_size = source.len()?;
-        let mut raw = [0u8; HPKG_HEADER_SIZE];
-        let avail = file_size.min(HPKG_HEADER_SIZE as u64) as usize;
-        source
-            .read_exact_at(&mut raw[..avail], 0)
-            .map_err(|e| truncated_or_io(e, "header", 0, HPKG_HEADER_SIZE as u64))?;
-        header::check_magic_version(&raw[..avail], HPKG_MAGIC, "hpkg")?;
-        if avail < HPKG_HEADER_SIZE {
-            return Err(Error::Truncated {
-                what: "header",
-                at: Location::File(0),
-                needed: HPKG_HEADER_SIZE as u64,
-                available: avail as u64,
-            });
-        }
-        let h = HpkgHeader::read_from_bytes(&raw[..])
-            .map_err(|_| Error::BadHeader("unreadable header".into()))?;
-        let geo = header::check_container(
-            header::Container {
-                header_size: h.header_size.get(),
-                total_size: h.total_size.get(),
-                compression: h.heap_compression.get(),
-                compressed: h.heap_size_compressed.get(),
-                uncompressed: h.heap_size_uncompressed.get(),
-                chunk_size: h.heap_chunk_size.get(),
-            },
-            HPKG_HEADER_SIZE,
-            file_size,
-        )?;
+        let (h, geo) = header::read_header::<HpkgHeader>(source.as_ref())?;
         let minor = h.minor_version.get();
         let heap = Heap::open(source, geo)?;
         let size = heap.size();

@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use zerocopy::FromBytes;
 
 use crate::attr::{Section, SectionKind};
 use crate::bmessage::Message;
 use crate::codec::Compression;
 use crate::error::{Error, Location, Result};
-use crate::header::{self, HpkrHeader, HPKR_HEADER_SIZE, HPKR_MAGIC};
-use crate::heap::{truncated_or_io, Heap, ReadAt};
+use crate::header::{self, HpkrHeader};
+use crate::heap::{Heap, ReadAt};
 use crate::ids;
 use crate::info::{Architecture, PackageInfo};
 
@@ -209,33 +208,7 @@ impl Repository {
 /// Read and check the header, open the heap and cut out the two sections.
 fn read_raw(src: Arc<dyn ReadAt>) -> Result<Raw> {
     let file_size = src.len()?;
-    let mut bytes = [0u8; HPKR_HEADER_SIZE];
-    let avail = file_size.min(HPKR_HEADER_SIZE as u64) as usize;
-    src.read_exact_at(&mut bytes[..avail], 0)
-        .map_err(|e| truncated_or_io(e, "header", 0, HPKR_HEADER_SIZE as u64))?;
-    header::check_magic_version(&bytes[..avail], HPKR_MAGIC, "hpkr")?;
-    if avail < HPKR_HEADER_SIZE {
-        return Err(Error::Truncated {
-            what: "header",
-            at: Location::File(0),
-            needed: HPKR_HEADER_SIZE as u64,
-            available: avail as u64,
-        });
-    }
-    let h = HpkrHeader::read_from_bytes(&bytes[..])
-        .map_err(|_| Error::BadHeader("unreadable header".into()))?;
-    let geo = header::check_container(
-        header::Container {
-            header_size: h.header_size.get(),
-            total_size: h.total_size.get(),
-            compression: h.heap_compression.get(),
-            compressed: h.heap_size_compressed.get(),
-            uncompressed: h.heap_size_uncompressed.get(),
-            chunk_size: h.heap_chunk_size.get(),
-        },
-        HPKR_HEADER_SIZE,
-        file_size,
-    )?;
+    let (h, geo) = header::read_header::<HpkrHeader>(src.as_ref())?;
     let minor = h.minor_version.get();
     let heap = Heap::open(src, geo)?;
     let size = heap.size();
