@@ -16,62 +16,21 @@
 //! `system/state/blocked-entries`. A root without state mounts
 //! every `*.hpkg` of its layers' `packages/` directories in file-name order.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use std::os::unix::fs::MetadataExt;
 
-/// A layer of a package root, lowest priority first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Layer {
-    /// `ROOT/system/packages`: the base system, root-owned.
-    System,
-    /// `ROOT/common/packages`: shared optional packages, root-owned.
-    Common,
-    /// `ROOT/user/packages`: per-user packages, owned by the owner of that
-    /// directory, never setuid/setgid.
-    User,
-}
-
-impl Layer {
-    /// All layers, lowest priority first.
-    pub const ALL: [Layer; 3] = [Layer::System, Layer::Common, Layer::User];
-
-    /// The layer's directory name under the root.
-    pub fn name(self) -> &'static str {
-        match self {
-            Layer::System => "system",
-            Layer::Common => "common",
-            Layer::User => "user",
-        }
-    }
-}
-
-impl fmt::Display for Layer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Layer {
-    type Err = SourceError;
-    fn from_str(s: &str) -> Result<Layer, SourceError> {
-        match s {
-            "system" => Ok(Layer::System),
-            "common" => Ok(Layer::Common),
-            "user" => Ok(Layer::User),
-            other => Err(SourceError::UnknownLayer(other.to_string())),
-        }
-    }
-}
+/// A layer of a package root, lowest priority first: the one definition in
+/// `state`, so a layer means the same in `active.list` and in the mount.
+pub use state::Layer;
 
 /// Parse a comma-, colon- or plus-separated list of layer names (`system,user`).
 pub fn parse_layers(text: &str) -> Result<Vec<Layer>, SourceError> {
     let mut layers: Vec<Layer> = text
         .split([',', ':', '+'])
         .filter(|s| !s.is_empty())
-        .map(str::parse)
+        .map(|name| Layer::parse(name).ok_or_else(|| SourceError::UnknownLayer(name.to_string())))
         .collect::<Result<_, _>>()?;
     if layers.is_empty() {
         return Err(SourceError::UnknownLayer(text.to_string()));
@@ -321,14 +280,6 @@ fn layer_owner(root: &Path, layer: Layer) -> Result<Option<(u32, u32)>, SourceEr
     }
 }
 
-fn state_layer(layer: state::Layer) -> Layer {
-    match layer {
-        state::Layer::System => Layer::System,
-        state::Layer::Common => Layer::Common,
-        state::Layer::User => Layer::User,
-    }
-}
-
 /// The packages of a generation of a root with state.
 fn resolve_generation(
     root: &state::Root,
@@ -359,7 +310,7 @@ fn resolve_generation(
     let mut owners = std::collections::HashMap::new();
     let mut packages = Vec::with_capacity(generation.packages.len());
     for p in &generation.packages {
-        let layer = state_layer(p.layer);
+        let layer = p.layer;
         let owner = match owners.get(&layer) {
             Some(o) => *o,
             None => {
