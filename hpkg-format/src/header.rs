@@ -215,37 +215,29 @@ pub(crate) trait FileHeader: FromBytes + KnownLayout + Immutable + Sized {
     fn container(&self) -> Container;
 }
 
-impl FileHeader for HpkgHeader {
-    const MAGIC: [u8; 4] = HPKG_MAGIC;
-    const NAME: &'static str = "hpkg";
-    const SIZE: usize = HPKG_HEADER_SIZE;
-    fn container(&self) -> Container {
-        Container {
-            header_size: self.header_size.get(),
-            total_size: self.total_size.get(),
-            compression: self.heap_compression.get(),
-            compressed: self.heap_size_compressed.get(),
-            uncompressed: self.heap_size_uncompressed.get(),
-            chunk_size: self.heap_chunk_size.get(),
+/// Both headers name their container fields alike.
+macro_rules! file_header {
+    ($ty:ty, $magic:expr, $name:literal, $size:expr) => {
+        impl FileHeader for $ty {
+            const MAGIC: [u8; 4] = $magic;
+            const NAME: &'static str = $name;
+            const SIZE: usize = $size;
+            fn container(&self) -> Container {
+                Container {
+                    header_size: self.header_size.get(),
+                    total_size: self.total_size.get(),
+                    compression: self.heap_compression.get(),
+                    compressed: self.heap_size_compressed.get(),
+                    uncompressed: self.heap_size_uncompressed.get(),
+                    chunk_size: self.heap_chunk_size.get(),
+                }
+            }
         }
-    }
+    };
 }
 
-impl FileHeader for HpkrHeader {
-    const MAGIC: [u8; 4] = HPKR_MAGIC;
-    const NAME: &'static str = "hpkr";
-    const SIZE: usize = HPKR_HEADER_SIZE;
-    fn container(&self) -> Container {
-        Container {
-            header_size: self.header_size.get(),
-            total_size: self.total_size.get(),
-            compression: self.heap_compression.get(),
-            compressed: self.heap_size_compressed.get(),
-            uncompressed: self.heap_size_uncompressed.get(),
-            chunk_size: self.heap_chunk_size.get(),
-        }
-    }
-}
+file_header!(HpkgHeader, HPKG_MAGIC, "hpkg", HPKG_HEADER_SIZE);
+file_header!(HpkrHeader, HPKR_MAGIC, "hpkr", HPKR_HEADER_SIZE);
 
 /// Read the header at the start of `src` and check it (spec §15 items 1–5):
 /// the header and the heap geometry it describes.
