@@ -8,8 +8,16 @@
 //! FUSE handshake, or `error: <reason>` if mounting failed. A daemon that
 //! dies without a word is reported with its exit status.
 //!
-//! In the foreground, SIGINT, SIGTERM and SIGHUP unmount the file system,
-//! after which the daemon exits.
+//! Readiness is reported once the FUSE session is serving *and* the
+//! shine-through directories are bound ([`serve`] runs the set-up on its own
+//! thread while the session answers the kernel's lookups), both on the pipe
+//! and to systemd (`READY=1` on `$NOTIFY_SOCKET`, for `Type=notify`).
+//!
+//! In the foreground, SIGINT, SIGTERM and SIGHUP unmount the file system
+//! (the mounts below it first, then the FUSE mount; `STOPPING=1` to
+//! systemd), after which the daemon exits 0. If a mount below it is busy,
+//! the daemon says which and goes on serving, so that nothing is left
+//! mounted over a dead FUSE file system; another signal tries again.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -152,11 +160,12 @@ impl Readiness {
         Ok(Readiness { pipe: Some(file) })
     }
 
-    /// Report the mount ready.
+    /// Report the mount ready (to the parent and to systemd).
     pub fn ready(&mut self) {
         if let Some(mut p) = self.pipe.take() {
             let _ = p.write_all(b"ok\n");
         }
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
     }
 
     /// Report a failure (one line).
@@ -168,35 +177,95 @@ impl Readiness {
     }
 }
 
-/// Serve `session` until the file system is unmounted, unmounting it on
-/// SIGINT, SIGTERM or SIGHUP.
-pub fn serve<FS: Filesystem>(mut session: Session<FS>) -> Result<(), DaemonError> {
+/// Tell systemd (if it started us with `$NOTIFY_SOCKET`) about `state`.
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// Serve `session` (mounted at `mountpoint`) until the file system is
+/// unmounted. Once it is serving, `setup` runs on its own thread (the
+/// shine-through binds, then the readiness report); if it fails, the mounts
+/// below `mountpoint` and the file system are unmounted and its error
+/// returned. SIGINT, SIGTERM and SIGHUP unmount everything below
+/// `mountpoint`, then the file system (see the module comment).
+pub fn serve<FS: Filesystem>(
+    mut session: Session<FS>,
+    mountpoint: &Path,
+    setup: impl FnOnce() -> Result<(), String> + Send + 'static,
+) -> Result<(), DaemonError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut unmounter = session.unmount_callable();
+    let mut setup_unmounter = session.unmount_callable();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(io_err("cannot install signal handlers"))?;
     let handle = signals.handle();
+    let at = mountpoint.to_path_buf();
     let watcher = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                log::info!("signal {sig}: unmounting");
-                if let Err(e) = unmounter.unmount() {
-                    log::error!("unmount failed: {e}");
+            for sig in signals.forever() {
+                tracing::info!("signal {sig}: unmounting");
+                notify_systemd(&[sd_notify::NotifyState::Stopping]);
+                if let Err(e) = crate::shine::unmount_below(&at) {
+                    tracing::error!("{e}; {} stays mounted", at.display());
+                    continue;
+                }
+                match unmounter.unmount() {
+                    Ok(()) => break,
+                    Err(e) => tracing::error!("unmount failed: {e}"),
                 }
             }
         })
         .map_err(io_err("cannot start the signal thread"))?;
+    let failure: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+    let failed = failure.clone();
+    let at = mountpoint.to_path_buf();
+    let setter = std::thread::Builder::new()
+        .name("setup".into())
+        .spawn(move || {
+            if let Err(e) = setup() {
+                tracing::error!("{e}; unmounting");
+                if let Err(u) = crate::shine::unmount_below(&at) {
+                    tracing::error!("{u}");
+                }
+                if let Err(u) = setup_unmounter.unmount() {
+                    tracing::error!("unmounting {}: {u}", at.display());
+                }
+                *failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+            }
+        })
+        .map_err(io_err("cannot start the set-up thread"))?;
     let result = session.run().map_err(io_err("serving the file system"));
     handle.close();
     let _ = watcher.join();
-    result
+    let _ = setter.join();
+    let failure = failure
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match failure {
+        Some(e) => Err(DaemonError::Failed(e)),
+        None => result,
+    }
 }
 
-/// Unmount `mountpoint` with `fusermount3 -u` (`fusermount -u` for old
-/// installations), falling back to `umount(2)` when that is missing or
-/// fails and we may unmount ourselves.
+/// Unmount everything below `mountpoint` (the shine-through binds, deepest
+/// first), then `mountpoint` itself with `fusermount3 -u` (`fusermount -u`
+/// for old installations), falling back to `umount(2)` when that is missing
+/// or fails and we may unmount ourselves. A busy mount below stops it with
+/// the FUSE mount left in place.
 pub fn unmount(mountpoint: &Path) -> Result<(), DaemonError> {
+    let canonical = std::fs::canonicalize(mountpoint)
+        .or_else(|_| std::path::absolute(mountpoint))
+        .unwrap_or_else(|_| mountpoint.to_path_buf());
+    crate::shine::unmount_below(&canonical).map_err(|e| DaemonError::Unmount {
+        path: mountpoint.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let mut reasons = Vec::new();
     for tool in ["fusermount3", "fusermount"] {
         match Command::new(tool)

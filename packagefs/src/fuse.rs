@@ -210,7 +210,7 @@ fn negative_attr() -> FileAttr {
 /// survives, where an unwinding panic would leave the caller hanging.
 fn guarded<T>(what: &str, op: impl FnOnce() -> Result<T, FsError>) -> Result<T, FsError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)).unwrap_or_else(|_| {
-        log::error!("bug: {what} panicked; answered EIO");
+        tracing::error!("bug: {what} panicked; answered EIO");
         Err(FsError::Io)
     })
 }
@@ -240,7 +240,7 @@ impl Filesystem for FuseFs {
             InitFlags::FUSE_MAX_PAGES,
         ] {
             if config.add_capabilities(cap).is_err() {
-                log::debug!("kernel lacks FUSE capability {cap:?}");
+                tracing::debug!("kernel lacks FUSE capability {cap:?}");
             }
         }
         // Opening needs no answer from us: the mount is read-only, so the
@@ -263,7 +263,7 @@ impl Filesystem for FuseFs {
     }
 
     fn destroy(&mut self) {
-        log::info!(
+        tracing::info!(
             "unmounted; chunk cache: {:?}",
             self.trees.current().cache().stats()
         );
@@ -410,7 +410,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        log::trace!("read ino {} offset {offset} size {size}", ino.0);
+        tracing::trace!("read ino {} offset {offset} size {size}", ino.0);
         // An open file reads the tree it was opened in.
         let fs = self.trees.handle(fh.0).unwrap_or_else(|| self.fs(ino));
         match guarded("read", || fs.read(ino.0, offset, size)) {
@@ -662,7 +662,7 @@ pub fn set_read_ahead(mountpoint: &Path, kib: u32) -> io::Result<()> {
 }
 
 /// Undo the octal escapes (`\040` for a space) of `/proc/self/mountinfo`.
-fn unescape_mountinfo(s: &str) -> Vec<u8> {
+pub(crate) fn unescape_mountinfo(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

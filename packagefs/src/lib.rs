@@ -12,7 +12,9 @@
 //! - [`live`] follows a root with state while mounted: package files
 //!   added or removed, `pkgctl` changes, swapping in the new tree.
 //! - [`options`] parses `-o` mount options, [`daemon`] starts the daemon in
-//!   the background and reports when the mount is ready.
+//!   the background and reports when the mount is ready (and to systemd).
+//! - [`shine`] makes the shine-through directories: the data directories
+//!   bind-mounted over top-level directories of the read-only tree.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,6 +37,7 @@ pub mod live;
 pub mod options;
 pub mod package;
 pub mod prefetch;
+pub mod shine;
 pub mod source;
 pub mod tree;
 
@@ -74,8 +77,18 @@ pub fn load_tree(spec: &MountSpec) -> Result<Tree, Error> {
 /// other mountable packages is left out with a warning saying why, and the
 /// paths of `blocked-entries` are hidden.
 pub fn load_tree_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Tree, Error> {
+    load_tree_shining(spec, choice, &[])
+}
+
+/// Like [`load_tree_with`], with the shine-through directories `shine`
+/// (see [`Tree::with_shine_through`]).
+pub fn load_tree_shining(
+    spec: &MountSpec,
+    choice: GenerationChoice,
+    shine: &[String],
+) -> Result<Tree, Error> {
     let resolved = source::resolve_with(spec, choice)?;
-    build_tree(&resolved, matches!(spec, MountSpec::Files(_)))
+    build_tree_with(&resolved, matches!(spec, MountSpec::Files(_)), None, shine)
 }
 
 /// Open the packages `resolved` names and merge them into a tree (see
@@ -86,18 +99,32 @@ pub fn build_tree(resolved: &source::Resolved, strict: bool) -> Result<Tree, Err
 
 /// Like [`build_tree`], taking the packages of `previous` that are still
 /// the same file (same path, owner, device, inode, size and modification
-/// time) instead of opening them again.
+/// time) instead of opening them again, and keeping its shine-through
+/// directories.
 pub fn build_tree_reusing(
     resolved: &source::Resolved,
     strict: bool,
     previous: Option<&Tree>,
 ) -> Result<Tree, Error> {
+    let shine = previous
+        .map(|t| t.shine_through().to_vec())
+        .unwrap_or_default();
+    build_tree_with(resolved, strict, previous, &shine)
+}
+
+/// [`build_tree_reusing`] with the shine-through directories `shine`.
+pub fn build_tree_with(
+    resolved: &source::Resolved,
+    strict: bool,
+    previous: Option<&Tree>,
+    shine: &[String],
+) -> Result<Tree, Error> {
     let started = std::time::Instant::now();
     for w in &resolved.warnings {
-        log::warn!("{w}");
+        tracing::warn!("{w}");
     }
     if let Some(n) = resolved.generation {
-        log::info!(
+        tracing::info!(
             "mounting generation {n} ({} packages)",
             resolved.packages.len()
         );
@@ -115,7 +142,7 @@ pub fn build_tree_reusing(
         .map(|(i, p)| (i, p.clone()))
         .collect();
     if previous.is_some() {
-        log::info!(
+        tracing::info!(
             "{} packages reused, {} opened",
             resolved.packages.len() - missing.len(),
             missing.len()
@@ -130,7 +157,11 @@ pub fn build_tree_reusing(
                 }
             }
             Err((_, e)) if strict => return Err(Error::Package(e)),
-            Err((src, e)) => log::error!("package {} is not mounted: {e}", src.path.display()),
+            Err((src, e)) => tracing::error!(
+                file = %src.path.display(),
+                "package {} is not mounted: {e}",
+                src.path.display()
+            ),
         }
     }
     let opened = started.elapsed();
@@ -139,24 +170,25 @@ pub fn build_tree_reusing(
         packages = drop_unmet(packages);
     }
     packages.retain(|p| resolved.layer_shown(p.source()));
-    let tree = Tree::with_blocked(packages, &resolved.blocked)?;
-    log::info!(
+    let tree = Tree::with_shine_through(packages, &resolved.blocked, shine)?;
+    log_activations(previous, &tree);
+    tracing::info!(
         "{} packages opened in {:.1} ms, merged in {:.1} ms",
         tree.packages().len(),
         opened.as_secs_f64() * 1e3,
         (started.elapsed() - opened).as_secs_f64() * 1e3
     );
     if !resolved.blocked.is_empty() {
-        log::info!("{} blocked entries hidden", resolved.blocked.len());
+        tracing::info!("{} blocked entries hidden", resolved.blocked.len());
     }
-    log::info!("index memory: {}", tree.memory());
+    tracing::info!("index memory: {}", tree.memory());
     if tree.shadowed_count() > 0 {
-        log::info!(
+        tracing::info!(
             "{} paths are hidden by higher-priority packages",
             tree.shadowed_count()
         );
         for s in tree.shadowed() {
-            log::debug!(
+            tracing::debug!(
                 "/{}: {} {} hidden by {}",
                 String::from_utf8_lossy(&s.path),
                 s.hidden.label(),
@@ -166,6 +198,47 @@ pub fn build_tree_reusing(
         }
     }
     Ok(tree)
+}
+
+/// Log (info) each package of `tree` as mounted, or, when it replaces
+/// `previous`, each package activated or deactivated by the change.
+fn log_activations(previous: Option<&Tree>, tree: &Tree) {
+    let layer = |p: &MountedPackage| p.source().layer.map_or("-", |l| l.name());
+    let Some(previous) = previous else {
+        for p in tree.packages() {
+            tracing::info!(
+                package = %p.package().info().name,
+                layer = %layer(p),
+                file = %p.path().display(),
+                "mounted {}",
+                p.label()
+            );
+        }
+        return;
+    };
+    let has = |t: &Tree, p: &MountedPackage| {
+        t.packages()
+            .iter()
+            .any(|q| q.path() == p.path() && q.label() == p.label())
+    };
+    for p in tree.packages().iter().filter(|p| !has(previous, p)) {
+        tracing::info!(
+            package = %p.package().info().name,
+            layer = %layer(p),
+            file = %p.path().display(),
+            "activated {}",
+            p.label()
+        );
+    }
+    for p in previous.packages().iter().filter(|p| !has(tree, p)) {
+        tracing::info!(
+            package = %p.package().info().name,
+            layer = %layer(p),
+            file = %p.path().display(),
+            "deactivated {}",
+            p.label()
+        );
+    }
 }
 
 /// Leave out the packages whose requirements the others do not meet
@@ -203,7 +276,9 @@ fn drop_unmet(packages: Vec<MountedPackage>) -> Vec<MountedPackage> {
             } else {
                 format!("unmet requirement {}", unmet.join(", "))
             };
-            log::warn!(
+            tracing::warn!(
+                package = %p.package().info().name,
+                file = %p.path().display(),
                 "package {} ({}) is not mounted: {why}",
                 p.path().display(),
                 p.label()

@@ -26,7 +26,7 @@
 //! invalidated twice (right after the swap and 200 ms later) to close
 //! that window in practice. Inode numbers are not stable across swaps:
 //! every swap gives every node but the root a new one, even for unchanged
-//! paths (a process holding a directory of the old tree open keeps seeing
+//! paths but the shine-through directories' (a process holding a directory of the old tree open keeps seeing
 //! the old tree there until it looks the path up again; `stat` of an
 //! unchanged file shows another inode number after a swap). The last [`KEPT_TREES`] replaced trees
 //! stay reachable by their inode numbers; older ones answer `ENOENT`.
@@ -91,7 +91,7 @@ impl Trees {
     /// for unknown epochs (which then answer "no such node").
     pub fn for_ino(&self, ino: u64) -> Arc<PackageFs> {
         let current = self.current();
-        if ino == ROOT_INO || Tree::epoch_of(ino) == current.tree().epoch() {
+        if Tree::is_stable_ino(ino) || Tree::epoch_of(ino) == current.tree().epoch() {
             return current;
         }
         let old = self.old.lock().unwrap_or_else(PoisonError::into_inner);
@@ -248,7 +248,7 @@ pub fn watch(
                     }
                 }
                 Err(e) => {
-                    log::error!("live changes: reading inotify events failed: {e}; no longer following the root");
+                    tracing::error!("live changes: reading inotify events failed: {e}; no longer following the root");
                     return;
                 }
             }
@@ -302,7 +302,7 @@ fn sync(root: &state::Root, trees: &Trees) {
     match root.sync_from_dirs("packagefs: packages directory changed", &open_file) {
         Ok(report) => {
             for r in &report.rejected {
-                log::warn!(
+                tracing::warn!(
                     "package {} ({}) is not activated: {}",
                     r.path.display(),
                     r.layer,
@@ -310,16 +310,16 @@ fn sync(root: &state::Root, trees: &Trees) {
                 );
             }
             for w in &report.commit.warnings {
-                log::warn!("{w}");
+                tracing::warn!("{w}");
             }
             if report.commit.changed {
-                log::info!(
+                tracing::info!(
                     "packages directories changed: generation {}",
                     report.commit.generation.number
                 );
             }
         }
-        Err(e) => log::error!("following the packages directories failed: {e}"),
+        Err(e) => tracing::error!("following the packages directories failed: {e}"),
     }
 }
 
@@ -329,7 +329,7 @@ fn reload(spec: &MountSpec, trees: &Trees, notifier: &Notifier, served: Served) 
     let resolved = match source::resolve_with(spec, GenerationChoice::Current) {
         Ok(r) => r,
         Err(e) => {
-            log::error!("reloading the root failed: {e}; the mount stays as it was");
+            tracing::error!("reloading the root failed: {e}; the mount stays as it was");
             return served;
         }
     };
@@ -344,13 +344,13 @@ fn reload(spec: &MountSpec, trees: &Trees, notifier: &Notifier, served: Served) 
     let tree = match crate::build_tree_reusing(&resolved, false, Some(current.tree())) {
         Ok(t) => t,
         Err(e) => {
-            log::error!("building the new tree failed: {e}; the mount stays as it was");
+            tracing::error!("building the new tree failed: {e}; the mount stays as it was");
             return served;
         }
     };
     let old = trees.swap(tree);
     let new = trees.current();
-    log::info!(
+    tracing::info!(
         "now serving generation {} ({} packages)",
         now.generation.unwrap_or(0),
         new.tree().packages().len()
@@ -367,6 +367,12 @@ fn reload(spec: &MountSpec, trees: &Trees, notifier: &Notifier, served: Served) 
 /// negative entries go too) and the root's attributes and listing. Every
 /// node below the root has a new inode number, so forgetting the top level
 /// is enough for path lookups to reach the new tree.
+///
+/// The shine-through directories are left alone: invalidating a dentry
+/// detaches the mounts on it (the kernel's `d_invalidate`), and theirs
+/// carry the bind mounts of the data directories. They keep their inode
+/// numbers in every tree, so the kernel's revalidation after the entry TTL
+/// finds them unchanged too.
 fn invalidate(notifier: &Notifier, old: &PackageFs, new: &PackageFs) {
     let mut names: Vec<Vec<u8>> = Vec::new();
     for fs in [old, new] {
@@ -374,13 +380,15 @@ fn invalidate(notifier: &Notifier, old: &PackageFs, new: &PackageFs) {
     }
     names.sort();
     names.dedup();
+    let shine = new.tree().shine_through();
+    names.retain(|n| !shine.iter().any(|s| s.as_bytes() == n.as_slice()));
     for name in names {
         let os = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&name);
         if let Err(e) = notifier.inval_entry(INodeNo(ROOT_INO), os) {
-            log::debug!("invalidating /{}: {e}", String::from_utf8_lossy(&name));
+            tracing::debug!("invalidating /{}: {e}", String::from_utf8_lossy(&name));
         }
     }
     if let Err(e) = notifier.inval_inode(INodeNo(ROOT_INO), 0, 0) {
-        log::debug!("invalidating the root: {e}");
+        tracing::debug!("invalidating the root: {e}");
     }
 }

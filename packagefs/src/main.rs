@@ -4,8 +4,8 @@
 //! ```text
 //! packagefs mount ROOT|PKG.hpkg... MOUNTPOINT [--layers system,common,user]
 //!                 [--generation N|previous] [--cache-size BYTES] [--foreground]
-//!                 [-o allow_other] [--log-file FILE] [-v]
-//! packagefs unmount MOUNTPOINT
+//!                 [--shine-through var,tmp,...] [-o allow_other] [--log-file FILE] [-v]
+//! packagefs unmount MOUNTPOINT            the mounts below it, then it
 //! packagefs ROOT MOUNTPOINT -o OPTIONS      the form mount.fuse3 uses (fstab)
 //! ```
 
@@ -86,6 +86,10 @@ struct MountFlags {
     /// More log output (-v: info, with index memory use; -vv: debug).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Top-level directories where ROOT/data/<name> is bind-mounted over
+    /// the read-only tree (comma-separated; `-o shine_through=var:tmp`).
+    #[arg(long, value_name = "var,tmp,...")]
+    shine_through: Option<String>,
     /// Internal: report readiness on this descriptor.
     #[arg(long, hide = true, value_name = "FD")]
     ready_fd: Option<i32>,
@@ -119,34 +123,46 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(flags: &MountFlags) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
     let level = match flags.verbose {
-        0 => log::LevelFilter::Warn,
-        1 => log::LevelFilter::Info,
-        2 => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
     };
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(level);
-    if flags.verbose < 2 {
-        // fuser warns when its own unmount at exit finds the file system
-        // already unmounted by `packagefs unmount`: noise, not news.
-        builder.filter_module("fuser::session", log::LevelFilter::Error);
-    }
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&spec);
-    }
+    // fuser warns when its own unmount at exit finds the file system
+    // already unmounted by `packagefs unmount`: noise, not news.
+    let default = if flags.verbose < 2 {
+        format!("{level},fuser::session=error")
+    } else {
+        level.to_string()
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => {
+            EnvFilter::try_new(&spec).map_err(|e| format!("bad RUST_LOG {spec:?}: {e}"))?
+        }
+        _ => EnvFilter::new(default),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // In the background the log file is already our standard error.
-    if let (Some(path), None) = (&flags.log_file, flags.ready_fd) {
-        let file = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
-        builder.target(env_logger::Target::Pipe(Box::new(file)));
-    }
-    builder
-        .try_init()
-        .map_err(|e| format!("cannot set up logging: {e}"))
+    let result = match (&flags.log_file, flags.ready_fd) {
+        (Some(path), None) => {
+            let file = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init()
+        }
+        (Some(_), Some(_)) => builder.with_ansi(false).try_init(),
+        (None, _) => builder.try_init(),
+    };
+    result.map_err(|e| format!("cannot set up logging: {e}"))
 }
 
 fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(), String> {
@@ -171,26 +187,37 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         Some(fd) => Readiness::from_fd(fd).map_err(|e| e.to_string())?,
         None => Readiness::none(),
     };
-    let session =
+    let (session, p) =
         match init_logging(flags).and_then(|()| start(sources, mountpoint, flags, &options)) {
             Ok(s) => s,
             Err(e) => {
+                tracing::error!("{e}");
                 readiness.failed(&e);
                 return Err(e);
             }
         };
-    log::info!("mounted at {}", mountpoint.display());
+    tracing::info!("mounted at {}", p.mountpoint.display());
     if flags.read_ahead_kb > 0 {
-        if let Err(e) = std::fs::canonicalize(mountpoint)
-            .and_then(|m| fuse::set_read_ahead(&m, flags.read_ahead_kb))
-        {
-            log::debug!("read-ahead left at the kernel's default: {e}");
+        if let Err(e) = fuse::set_read_ahead(&p.mountpoint, flags.read_ahead_kb) {
+            tracing::debug!("read-ahead left at the kernel's default: {e}");
         }
     }
-    readiness.ready();
     // Keep no directory busy.
     let _ = std::env::set_current_dir("/");
-    daemon::serve(session).map_err(|e| e.to_string())
+    let at = p.mountpoint.clone();
+    let setup = move || {
+        if let (Some(root), false) = (p.spec.root(), p.shine.is_empty()) {
+            let bound = packagefs::shine::bind_all(root, &p.mountpoint, &p.shine);
+            if let Err(e) = bound {
+                let e = e.to_string();
+                readiness.failed(&e);
+                return Err(e);
+            }
+        }
+        readiness.ready();
+        Ok(())
+    };
+    daemon::serve(session, &at, setup).map_err(|e| e.to_string())
 }
 
 /// What the mount needs, checked and resolved to absolute paths.
@@ -200,6 +227,8 @@ struct Prepared {
     mountpoint: PathBuf,
     fs_config: FsConfig,
     mount_config: MountConfig,
+    /// Shine-through names (empty: none).
+    shine: Vec<String>,
 }
 
 fn prepare(
@@ -233,6 +262,14 @@ fn prepare(
             mountpoint.display()
         ));
     }
+    let shine = match (&flags.shine_through, &options.shine_through) {
+        (Some(s), _) => packagefs::shine::parse_list(s, ',').map_err(|e| e.to_string())?,
+        (None, Some(s)) => s.clone(),
+        (None, None) => Vec::new(),
+    };
+    if !shine.is_empty() && spec.root().is_none() {
+        return Err(packagefs::shine::ShineError::NotARoot.to_string());
+    }
     let mut fs_config = FsConfig::default();
     if let Some(size) = options.cache_size {
         fs_config.cache_size = size;
@@ -262,6 +299,7 @@ fn prepare(
         mountpoint,
         fs_config,
         mount_config,
+        shine,
     })
 }
 
@@ -270,10 +308,11 @@ fn start(
     mountpoint: &Path,
     flags: &MountFlags,
     options: &MountOptions,
-) -> Result<fuser::Session<fuse::FuseFs>, String> {
+) -> Result<(fuser::Session<fuse::FuseFs>, Prepared), String> {
     let started = std::time::Instant::now();
     let mut p = prepare(sources, mountpoint, flags, options)?;
-    let tree = packagefs::load_tree_with(&p.spec, p.generation).map_err(|e| e.to_string())?;
+    let tree =
+        packagefs::load_tree_shining(&p.spec, p.generation, &p.shine).map_err(|e| e.to_string())?;
     let loaded = started.elapsed();
     let fs = PackageFs::new(tree, &p.fs_config)
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
@@ -292,16 +331,16 @@ fn start(
     p.mount_config.pin_open_files = live_root.is_some();
     let session = fuse::mount_trees(trees.clone(), &p.mountpoint, &p.mount_config)
         .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
-    log::info!(
+    tracing::info!(
         "packages loaded in {:.1} ms, mounted after {:.1} ms",
         loaded.as_secs_f64() * 1e3,
         started.elapsed().as_secs_f64() * 1e3
     );
     if let Some(root) = live_root {
         match live::watch(trees, session.notifier(), p.spec.clone(), &root) {
-            Ok(()) => log::info!("following {} live", root.display()),
-            Err(e) => log::error!("{e}; the mount will not follow changes"),
+            Ok(()) => tracing::info!("following {} live", root.display()),
+            Err(e) => tracing::error!("{e}; the mount will not follow changes"),
         }
     }
-    Ok(session)
+    Ok((session, p))
 }

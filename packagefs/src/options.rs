@@ -1,9 +1,11 @@
 //! `-o` mount options, as given on the command line and by `mount.fuse3`
 //! from `/etc/fstab`: comma-separated, generic FUSE and mount options plus
-//! packagefs's own `layers=`, `cache_size=` and `generation=`.
+//! packagefs's own `layers=`, `cache_size=`, `generation=` and
+//! `shine_through=` (names separated by `:`, since `,` separates options).
 
 use fuser::MountOption;
 
+use crate::shine::{self, ShineError};
 use crate::source::{parse_layers, GenerationChoice, Layer, SourceError};
 
 /// What the `-o` options asked for.
@@ -24,6 +26,9 @@ pub struct MountOptions {
     /// `generation=N|previous`: mount that generation of a root with state,
     /// read-only and not followed live.
     pub generation: Option<GenerationChoice>,
+    /// `shine_through=var:tmp:run`: top-level directories where the root's
+    /// `data/<name>` shows through (see [`crate::shine`]).
+    pub shine_through: Option<Vec<String>>,
 }
 
 /// A bad `-o` option.
@@ -38,6 +43,9 @@ pub enum OptionError {
     /// A bad layer list or generation.
     #[error(transparent)]
     Layers(#[from] SourceError),
+    /// A bad shine-through list.
+    #[error(transparent)]
+    Shine(#[from] ShineError),
 }
 
 impl MountOptions {
@@ -67,6 +75,10 @@ impl MountOptions {
                 }
                 ("generation", Some(v)) => {
                     self.generation = Some(v.parse()?);
+                    None
+                }
+                ("shine_through", Some(v)) => {
+                    self.shine_through = Some(shine::parse_list(v, ':')?);
                     None
                 }
                 ("cache_size", Some(v)) => {
@@ -170,6 +182,20 @@ mod tests {
         o.parse_into("generation=7").unwrap();
         assert_eq!(o.generation, Some(GenerationChoice::Number(7)));
         assert!(o.parse_into("generation=seven").is_err());
+        o.parse_into(
+            "ro,shine_through=var:tmp:run,noauto,user,_netdev,x-systemd.requires=a.mount,defaults",
+        )
+        .unwrap();
+        assert_eq!(
+            o.shine_through,
+            Some(vec![
+                "var".to_string(),
+                "tmp".to_string(),
+                "run".to_string()
+            ])
+        );
+        assert!(o.parse_into("shine_through=var:..").is_err());
+        assert!(o.parse_into("shine_through=var:var").is_err());
         o.parse_into("suid").unwrap();
         assert_eq!(o.flags, vec![MountOption::NoDev, MountOption::Suid]);
     }

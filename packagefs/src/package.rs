@@ -98,7 +98,9 @@ impl MountedPackage {
     pub fn report_read_error(&self, what: &str, err: &hpkg_format::Error) {
         let n = self.shared.read_errors.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= LOGGED_ERRORS || n % 1000 == 0 {
-            log::error!(
+            tracing::error!(
+                package = %self.package().info().name,
+                file = %self.path().display(),
                 "package {} ({}): reading {what} failed: {err} ({n} read error{} so far)",
                 self.path().display(),
                 self.shared.label,

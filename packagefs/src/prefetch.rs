@@ -73,7 +73,7 @@ impl Prefetcher {
         };
         match self.tx.try_send(job) {
             Ok(()) | Err(TrySendError::Full(_)) => {}
-            Err(TrySendError::Disconnected(_)) => log::debug!("prefetch workers are gone"),
+            Err(TrySendError::Disconnected(_)) => tracing::debug!("prefetch workers are gone"),
         }
     }
 }
@@ -95,7 +95,7 @@ fn worker(rx: &Mutex<Receiver<Job>>, cache: &ShardedChunkCache) {
         };
         // Errors are reported by the read that needs the chunk.
         if let Err(e) = cache.load_if_absent(key, || heap.chunk(job.chunk, &NoCache)) {
-            log::debug!(
+            tracing::debug!(
                 "prefetch of chunk {} of {}: {e}",
                 job.chunk,
                 mp.path().display()

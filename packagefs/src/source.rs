@@ -55,6 +55,14 @@ pub enum MountSpec {
 }
 
 impl MountSpec {
+    /// The package root, if this is one.
+    pub fn root(&self) -> Option<&Path> {
+        match self {
+            MountSpec::Root { root, .. } => Some(root),
+            MountSpec::Files(_) => None,
+        }
+    }
+
     /// Classify the sources given on the command line: one directory is a
     /// root, anything else must be package files.
     pub fn from_sources(sources: &[PathBuf], layers: &[Layer]) -> Result<MountSpec, SourceError> {

@@ -19,13 +19,20 @@
 //! node only needs the index of its first child and a count; and the
 //! directories' ranges follow each other in node order, which lets a
 //! node's parent be found without storing it.
+//!
+//! *Shine-through* names (see [`super::Tree::with_shine_through`]) are
+//! always directories at the top level: a synthetic one (`Node::pkg` is
+//! `SHINE_PKG`) joins each such name's group as its highest member, every
+//! package directory of that name is merged below it (the lowest one still
+//! gives the metadata), and every package's non-directory there is hidden
+//! with a warning naming the package.
 
 use std::cmp::Ordering;
 use std::collections::{HashSet, VecDeque};
 
 use hpkg_format::{EntryId, EntryKind, Toc};
 
-use super::{Node, Shadow, TreeError, ROOT_PKG};
+use super::{Node, Shadow, TreeError, ROOT_PKG, SHINE_PKG};
 use crate::package::MountedPackage;
 
 /// A contributor to a union directory: a package and its directory entry
@@ -34,19 +41,35 @@ type Contributor = (u32, Option<EntryId>);
 
 /// Merge the packages (ascending priority) into nodes and shadows, leaving
 /// out the paths in `blocked` (`a/b`, no leading or trailing `/`) and
-/// everything below them.
+/// everything below them, with the top-level directories `shine` (see the
+/// module comment). Returns the nodes, the shadows, and the node index of
+/// each name of `shine`.
 pub(super) fn build(
     packages: &[MountedPackage],
     blocked: &HashSet<Vec<u8>>,
-) -> Result<(Vec<Node>, Vec<Shadow>), TreeError> {
+    shine: &[String],
+) -> Result<(Vec<Node>, Vec<Shadow>, Vec<u32>), TreeError> {
     let count = u32::try_from(packages.len()).map_err(|_| TreeError::TooManyPackages)?;
-    if count == ROOT_PKG {
+    if count >= SHINE_PKG {
         return Err(TreeError::TooManyPackages);
     }
     let tocs: Vec<&Toc> = packages.iter().map(|p| p.package().toc()).collect();
     let toc = |p: u32| tocs[p as usize];
-    let name = |&(p, e): &(u32, EntryId)| toc(p).name(e);
-    let kind = |(p, e): (u32, EntryId)| toc(p).entry(e).kind();
+    let name = |&(p, e): &(u32, EntryId)| -> &[u8] {
+        if p == SHINE_PKG {
+            shine.get(e as usize).map(|s| s.as_bytes()).unwrap_or(b"")
+        } else {
+            toc(p).name(e)
+        }
+    };
+    let kind = |(p, e): (u32, EntryId)| {
+        if p == SHINE_PKG {
+            EntryKind::Directory
+        } else {
+            toc(p).entry(e).kind()
+        }
+    };
+    let mut shine_nodes = vec![0u32; shine.len()];
 
     let mut nodes = vec![Node {
         pkg: ROOT_PKG,
@@ -70,6 +93,9 @@ pub(super) fn build(
                     .map(|c| (p, c)),
             );
         }
+        if dir == 0 {
+            children.extend((0..shine.len() as u32).map(|i| (SHINE_PKG, i)));
+        }
         children.sort_unstable_by(|a, b| match name(a).cmp(name(b)) {
             Ordering::Equal => a.cmp(b),
             other => other,
@@ -86,6 +112,47 @@ pub(super) fn build(
             let Some((&winner, lower)) = group.split_last() else {
                 continue;
             };
+            if winner.0 == SHINE_PKG {
+                let index = node_index(nodes.len())?;
+                if let Some(slot) = shine_nodes.get_mut(winner.1 as usize) {
+                    *slot = index;
+                }
+                let mut merged: Vec<Contributor> = Vec::new();
+                for &(p, e) in lower {
+                    if kind((p, e)) == EntryKind::Directory {
+                        merged.push((p, Some(e)));
+                    } else {
+                        if let Some(mp) = packages.get(p as usize) {
+                            tracing::warn!(
+                                package = %mp.label(),
+                                "/{} of package {} is not a directory: \
+                                 the shine-through directory hides it",
+                                String::from_utf8_lossy(name(&winner)),
+                                mp.label()
+                            );
+                        }
+                        shadows.push(Shadow {
+                            node: index,
+                            pkg: p,
+                            entry: e,
+                        });
+                    }
+                }
+                let (pkg, entry) = match merged.first() {
+                    Some(&(p, Some(e))) => (p, e),
+                    _ => winner,
+                };
+                nodes.push(Node {
+                    pkg,
+                    entry,
+                    first_child: 0,
+                    child_count: 0,
+                });
+                if !merged.is_empty() {
+                    queue.push_back((index, merged, name(&winner).to_vec()));
+                }
+                continue;
+            }
             let path = if blocked.is_empty() {
                 Vec::new()
             } else {
@@ -151,7 +218,7 @@ pub(super) fn build(
     }
     nodes.shrink_to_fit();
     shadows.shrink_to_fit();
-    Ok((nodes, shadows))
+    Ok((nodes, shadows, shine_nodes))
 }
 
 fn node_index(len: usize) -> Result<u32, TreeError> {

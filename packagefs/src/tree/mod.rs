@@ -14,6 +14,13 @@
 //! plus the tree's *epoch* in the high 32 bits: the same on every mount of
 //! the same packages (epoch 0), and never reused by the trees a live mount
 //! swaps in (each gets a new epoch; the root stays 1).
+//!
+//! *Shine-through* directories ([`Tree::with_shine_through`]) are top-level
+//! directories that always exist (a synthetic empty one where no package has
+//! the name) and keep one inode number in every tree: [`SHINE_EPOCH`] in the
+//! high bits and their position in the list below. A live mount can then
+//! swap trees without the kernel invalidating the dentries that other mounts
+//! (the bind mounts of the data directories) sit on.
 
 mod build;
 
@@ -32,6 +39,24 @@ const ROOT_PKG: u32 = u32::MAX;
 
 /// Permission bits of the root directory.
 const ROOT_MODE: u16 = 0o755;
+
+/// `Node::pkg` of a synthetic shine-through directory (its `entry` is its
+/// position in the shine-through list).
+const SHINE_PKG: u32 = u32::MAX - 1;
+
+/// The epoch (high 32 bits) of the shine-through directories' inode
+/// numbers, the same in every tree.
+pub const SHINE_EPOCH: u32 = u32::MAX;
+
+/// Permission bits of a shine-through directory that no package has:
+/// 1777 for `tmp`, 0700 for `root`, 0755 otherwise.
+pub fn shine_default_mode(name: &str) -> u16 {
+    match name {
+        "tmp" => 0o1777,
+        "root" => 0o700,
+        _ => 0o755,
+    }
+}
 
 /// One node of the union tree.
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +172,10 @@ pub struct Tree {
     nodes: Vec<Node>,
     shadows: Vec<Shadow>,
     root_mtime: SystemTime,
+    /// The shine-through names.
+    shine: Vec<String>,
+    /// The node index of each shine-through name.
+    shine_nodes: Vec<u32>,
 }
 
 /// A node of the tree, borrowed.
@@ -183,6 +212,20 @@ impl Tree {
         packages: Vec<MountedPackage>,
         blocked: &[S],
     ) -> Result<Tree, TreeError> {
+        Tree::with_shine_through(packages, blocked, &[])
+    }
+
+    /// Like [`Tree::with_blocked`], with the top-level directories `shine`
+    /// (names checked by the caller, see [`crate::shine::check_names`]):
+    /// each is a directory whatever the packages have there (their
+    /// directories of that name merged into it, anything else hidden with a
+    /// warning), and keeps one inode number in every tree built with the
+    /// same list.
+    pub fn with_shine_through<S: AsRef<str>>(
+        packages: Vec<MountedPackage>,
+        blocked: &[S],
+        shine: &[String],
+    ) -> Result<Tree, TreeError> {
         let blocked: std::collections::HashSet<Vec<u8>> = blocked
             .iter()
             .map(|b| {
@@ -195,7 +238,7 @@ impl Tree {
             })
             .filter(|b| !b.is_empty())
             .collect();
-        let (nodes, shadows) = build::build(&packages, &blocked)?;
+        let (nodes, shadows, shine_nodes) = build::build(&packages, &blocked, shine)?;
         let root_mtime = packages
             .iter()
             .filter_map(|p| std::fs::metadata(p.path()).and_then(|m| m.modified()).ok())
@@ -207,7 +250,34 @@ impl Tree {
             nodes,
             shadows,
             root_mtime,
+            shine: shine.to_vec(),
+            shine_nodes,
         })
+    }
+
+    /// The shine-through names the tree was built with.
+    pub fn shine_through(&self) -> &[String] {
+        &self.shine
+    }
+
+    /// Whether `ino` is a shine-through directory's (the same in every tree).
+    pub fn is_stable_ino(ino: u64) -> bool {
+        ino == ROOT_INO || Tree::epoch_of(ino) == SHINE_EPOCH
+    }
+
+    /// The name of a node (empty for the root).
+    fn node_name(&self, n: &Node) -> &[u8] {
+        if n.pkg == SHINE_PKG {
+            return self
+                .shine
+                .get(n.entry as usize)
+                .map(|s| s.as_bytes())
+                .unwrap_or(b"");
+        }
+        self.packages
+            .get(n.pkg as usize)
+            .map(|p| p.package().toc().name(n.entry))
+            .unwrap_or(b"")
     }
 
     /// Number the tree's inodes in `epoch` (the high 32 bits of every inode
@@ -255,6 +325,10 @@ impl Tree {
     pub fn node(&self, ino: u64) -> Option<NodeRef<'_>> {
         if ino == ROOT_INO {
             return self.at(0);
+        }
+        if Tree::epoch_of(ino) == SHINE_EPOCH {
+            let i = usize::try_from((ino & 0xffff_ffff).checked_sub(1)?).ok()?;
+            return self.at(*self.shine_nodes.get(i)?);
         }
         if Tree::epoch_of(ino) != self.epoch {
             return None;
@@ -347,10 +421,12 @@ impl<'a> NodeRef<'a> {
     /// Inode number.
     pub fn ino(&self) -> u64 {
         if self.index == 0 {
-            ROOT_INO
-        } else {
-            (u64::from(self.tree.epoch) << 32) | (u64::from(self.index) + 1)
+            return ROOT_INO;
         }
+        if let Some(i) = self.tree.shine_nodes.iter().position(|&n| n == self.index) {
+            return (u64::from(SHINE_EPOCH) << 32) | (i as u64 + 1);
+        }
+        (u64::from(self.tree.epoch) << 32) | (u64::from(self.index) + 1)
     }
 
     /// Whether this is the root directory.
@@ -365,12 +441,12 @@ impl<'a> NodeRef<'a> {
 
     /// The providing package's index in [`Tree::packages`] (`None` for the root).
     pub fn package_index(&self) -> Option<usize> {
-        (!self.is_root()).then_some(self.node.pkg as usize)
+        self.package().map(|_| self.node.pkg as usize)
     }
 
     /// The TOC entry in the providing package (`None` for the root).
     pub fn entry_id(&self) -> Option<EntryId> {
-        (!self.is_root()).then_some(self.node.entry)
+        self.package().map(|_| self.node.entry)
     }
 
     /// The providing package's TOC and this node's entry in it.
@@ -397,10 +473,7 @@ impl<'a> NodeRef<'a> {
 
     /// The name (empty for the root).
     pub fn name(&self) -> &'a [u8] {
-        match self.toc_entry() {
-            Some((toc, e)) => toc.name(e),
-            None => b"",
-        }
+        self.tree.node_name(&self.node)
     }
 
     /// The path from the mount root, `/`-separated, without a leading `/`.
@@ -434,6 +507,11 @@ impl<'a> NodeRef<'a> {
                     mode
                 }
             }
+            _ if self.node.pkg == SHINE_PKG => self
+                .tree
+                .shine
+                .get(self.node.entry as usize)
+                .map_or(ROOT_MODE, |n| shine_default_mode(n)),
             _ => ROOT_MODE,
         }
     }
@@ -527,14 +605,7 @@ impl<'a> NodeRef<'a> {
             .nodes
             .get(range.start as usize..range.end as usize)?;
         let i = nodes
-            .binary_search_by(|n| {
-                self.tree
-                    .packages
-                    .get(n.pkg as usize)
-                    .map(|p| p.package().toc().name(n.entry))
-                    .unwrap_or(b"")
-                    .cmp(name)
-            })
+            .binary_search_by(|n| self.tree.node_name(n).cmp(name))
             .ok()?;
         self.tree.at(range.start + u32::try_from(i).ok()?)
     }
