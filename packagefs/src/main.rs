@@ -71,7 +71,8 @@ struct MountFlags {
     /// Stay in the foreground instead of returning once mounted.
     #[arg(short = 'f', long)]
     foreground: bool,
-    /// Mount options, comma-separated (allow_other, nosuid, layers=..., cache_size=...).
+    /// Mount options, comma-separated (allow_other, nosuid, layers=..., cache_size=...,
+    /// shine_through=var:tmp, entry_ttl=SECONDS).
     #[arg(short = 'o', value_name = "OPTIONS")]
     options: Vec<String>,
     /// Append log lines to FILE (in the background the log goes nowhere otherwise).
@@ -290,6 +291,9 @@ fn prepare(
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "packagefs".into()),
     });
+    if let Some(ttl) = options.entry_ttl {
+        mount_config.ttl = ttl;
+    }
     if let Some(n) = flags.threads {
         mount_config.threads = n.max(1);
     }

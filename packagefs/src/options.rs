@@ -29,6 +29,9 @@ pub struct MountOptions {
     /// `shine_through=var:tmp:run`: top-level directories where the root's
     /// `data/<name>` shows through (see [`crate::shine`]).
     pub shine_through: Option<Vec<String>>,
+    /// `entry_ttl=SECONDS`: how long the kernel may cache entries and
+    /// attributes (default [`crate::fuse::DEFAULT_TTL`]).
+    pub entry_ttl: Option<std::time::Duration>,
 }
 
 /// A bad `-o` option.
@@ -43,6 +46,9 @@ pub enum OptionError {
     /// A bad layer list or generation.
     #[error(transparent)]
     Layers(#[from] SourceError),
+    /// A bad number of seconds.
+    #[error("bad entry_ttl {0:?} (expected whole seconds)")]
+    Seconds(String),
     /// A bad shine-through list.
     #[error(transparent)]
     Shine(#[from] ShineError),
@@ -79,6 +85,11 @@ impl MountOptions {
                 }
                 ("shine_through", Some(v)) => {
                     self.shine_through = Some(shine::parse_list(v, ':')?);
+                    None
+                }
+                ("entry_ttl", Some(v)) => {
+                    let secs: u64 = v.parse().map_err(|_| OptionError::Seconds(v.to_string()))?;
+                    self.entry_ttl = Some(std::time::Duration::from_secs(secs));
                     None
                 }
                 ("cache_size", Some(v)) => {
@@ -196,6 +207,9 @@ mod tests {
         );
         assert!(o.parse_into("shine_through=var:..").is_err());
         assert!(o.parse_into("shine_through=var:var").is_err());
+        o.parse_into("entry_ttl=2").unwrap();
+        assert_eq!(o.entry_ttl, Some(std::time::Duration::from_secs(2)));
+        assert!(o.parse_into("entry_ttl=soon").is_err());
         o.parse_into("suid").unwrap();
         assert_eq!(o.flags, vec![MountOption::NoDev, MountOption::Suid]);
     }

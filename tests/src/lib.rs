@@ -31,7 +31,9 @@ pub use listing::{
     assert_listing_eq, diff, expected_listing_files, list_dir, parse_expected, read_expected,
     sha256_hex, EntryInfo, ListOptions, Listing, ListingError, PACKAGE_XATTR,
 };
-pub use mount::{fuse_available, is_mounted, wait_for_mount, wait_for_unmount, MountGuard};
+pub use mount::{
+    fuse_available, is_mounted, mounts_below, wait_for_mount, wait_for_unmount, MountGuard,
+};
 pub use packagefs::{
     golden_mount_listing, golden_package, golden_packages, package_info_text, package_label,
     walk_nodes, write_package, NodeMeta, PackagefsMount, PACKAGE_XATTR_FULL, XATTR_MAX,

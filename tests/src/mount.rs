@@ -157,9 +157,50 @@ fn wait_until(
     }
 }
 
+/// The mount points strictly below `mountpoint` (shine-through binds, say),
+/// deepest first, according to `/proc/self/mountinfo`. Does not touch the
+/// mount point itself.
+pub fn mounts_below(mountpoint: &Path) -> io::Result<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut prefix = mountinfo_path(mountpoint)?.as_os_str().as_bytes().to_vec();
+    prefix.push(b'/');
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut below: Vec<Vec<u8>> = mount_points(&mountinfo)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    below.reverse();
+    below.sort_by_key(|p| std::cmp::Reverse(p.iter().filter(|&&b| b == b'/').count()));
+    Ok(below
+        .into_iter()
+        .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(&p)))
+        .collect())
+}
+
+/// Unmounts everything below `mountpoint` (deepest first, lazily), then
+/// `mountpoint` with `fusermount3 -u -z`, falling back to `umount -l`. The
+/// error tells how the attempts failed.
+fn unmount(mountpoint: &Path) -> Result<(), String> {
+    let mut problems = Vec::new();
+    match mounts_below(mountpoint) {
+        Ok(below) => {
+            for p in below {
+                if let Err(e) = run("umount", &["-l"], &p) {
+                    problems.push(e);
+                }
+            }
+        }
+        Err(e) => problems.push(format!("cannot read /proc/self/mountinfo: {e}")),
+    }
+    if let Err(e) = unmount_one(mountpoint) {
+        problems.push(e);
+        return Err(problems.join("; "));
+    }
+    Ok(())
+}
+
 /// Unmounts `mountpoint` with `fusermount3 -u -z`, falling back to
 /// `umount -l`. The error tells how both attempts failed.
-fn unmount(mountpoint: &Path) -> Result<(), String> {
+fn unmount_one(mountpoint: &Path) -> Result<(), String> {
     let first = match run("fusermount3", &["-u", "-z"], mountpoint) {
         Ok(()) => return Ok(()),
         Err(e) => e,
@@ -186,7 +227,8 @@ fn run(program: &str, args: &[&str], path: &Path) -> Result<(), String> {
 /// the guard owns one.
 ///
 /// Dropping the guard (at the end of a test, or while a panic unwinds) lazily
-/// unmounts the mount point if it is still mounted, with `fusermount3 -u -z`
+/// unmounts the mounts below the mount point, then the mount point if it is
+/// still mounted, with `fusermount3 -u -z`
 /// or else `umount -l`, then waits up to 5 s for the daemon to exit and kills
 /// it if it has not. Failures are reported on stderr, since a drop cannot
 /// return them; use [`MountGuard::unmount`] to see them as a result.
