@@ -303,6 +303,7 @@ fn sync(root: &state::Root, trees: &Trees) {
         Ok(report) => {
             for r in &report.rejected {
                 tracing::warn!(
+                    file = %r.path.display(),
                     "package {} ({}) is not activated: {}",
                     r.path.display(),
                     r.layer,
