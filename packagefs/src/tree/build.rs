@@ -39,6 +39,10 @@ use crate::package::MountedPackage;
 /// (`None`: the package's top level).
 type Contributor = (u32, Option<EntryId>);
 
+/// What [`build`] makes: the nodes, the shadows, and the node index of each
+/// shine-through name.
+pub(super) type Built = (Vec<Node>, Vec<Shadow>, Vec<u32>);
+
 /// Merge the packages (ascending priority) into nodes and shadows, leaving
 /// out the paths in `blocked` (`a/b`, no leading or trailing `/`) and
 /// everything below them, with the top-level directories `shine` (see the
@@ -48,7 +52,7 @@ pub(super) fn build(
     packages: &[MountedPackage],
     blocked: &HashSet<Vec<u8>>,
     shine: &[String],
-) -> Result<(Vec<Node>, Vec<Shadow>, Vec<u32>), TreeError> {
+) -> Result<Built, TreeError> {
     let count = u32::try_from(packages.len()).map_err(|_| TreeError::TooManyPackages)?;
     if count >= SHINE_PKG {
         return Err(TreeError::TooManyPackages);

@@ -46,7 +46,7 @@ impl ShineRoot {
         let pkg = s.root().join("system/packages/base-1.0-1-any.hpkg");
         std::fs::create_dir_all(pkg.parent().unwrap()).unwrap();
         write_package(&tree, "base", &pkg, hpkg_format::Compression::Zstd);
-        state::Root::init(&s.root()).unwrap();
+        state::Root::init(s.root()).unwrap();
         s
     }
 
