@@ -9,7 +9,9 @@
 //! default path (`/usr/local/bin`, `/usr/bin`, ...). The tests therefore
 //! run `mount.fuse3` itself with the built binary's directory on `PATH`
 //! (exactly what mount(8) runs for `-t fuse.packagefs`), and mount(8) with
-//! the `fuse` type and `PROGRAM#SOURCE`, which names the built binary.
+//! the `fuse` type and `PROGRAM#SOURCE`, which names the built binary; and
+//! mount(8) with `fuse.packagefs` in a private mount namespace whose
+//! `/usr/local/bin` is the build directory.
 
 mod shine_common;
 
@@ -130,5 +132,76 @@ fn fstab_lines_mount_with_mount_dash_t_and_unmount_with_umount() {
     // ...umount -R can.
     run(Command::new("umount").arg("-R").arg(&shining));
     check_gone(&shining);
+    drop(dir);
+}
+
+/// `mount -t fuse.packagefs` and a `fuse.packagefs` fstab line through
+/// mount(8) for real, with `packagefs` where mount.fuse3's shell finds it:
+/// in a private mount namespace (`unshare -m`) whose `/usr/local/bin` is the
+/// build directory, so the machine's own stays untouched. The script
+/// unmounts recursively on any exit, which also ends the namespace.
+#[test]
+fn fuse_packagefs_type_through_mount_8_in_a_private_namespace() {
+    let s = ShineRoot::new();
+    let (dir, mnt, _) = PackagefsMount::mount_dir();
+    let _guard = MountGuard::new(&mnt);
+    let bin_dir = bin_path("packagefs").parent().unwrap().to_path_buf();
+    let root = s.root();
+    let fstab = dir.path().join("fstab");
+    std::fs::write(
+        &fstab,
+        format!(
+            "{} {} fuse.packagefs ro,shine_through=var:tmp,nofail,noauto,x-systemd.automount 0 0\n",
+            root.display(),
+            mnt.display()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        r#"set -e
+trap 'umount -R -l "$MNT" 2>/dev/null || true' EXIT
+mount --bind "$BIN" /usr/local/bin
+mount -t fuse.packagefs "$ROOT" "$MNT" -o ro,shine_through=var:tmp,noauto,_netdev
+test "$(cat "$MNT/etc/base.conf")" = base=1
+findmnt -n -o TARGET "$MNT/var"
+echo one > "$MNT/var/from-type"
+umount -R "$MNT"
+mount -T "$FSTAB" "$MNT"
+findmnt -n -o TARGET "$MNT/tmp"
+echo two > "$MNT/var/from-fstab"
+umount -R "$MNT"
+echo done"#
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("BIN", &bin_dir)
+        .env("ROOT", &root)
+        .env("MNT", &mnt)
+        .env("FSTAB", &fstab)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("done"),
+        "script failed ({}): {stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{}/var", mnt.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}/tmp", mnt.display())),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("data/var/from-type")).unwrap(),
+        b"one\n"
+    );
+    assert_eq!(
+        std::fs::read(root.join("data/var/from-fstab")).unwrap(),
+        b"two\n"
+    );
     drop(dir);
 }
