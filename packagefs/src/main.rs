@@ -161,7 +161,12 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
                 .try_init()
         }
         (Some(_), Some(_)) => builder.with_ansi(false).try_init(),
-        (None, _) => builder.try_init(),
+        (None, _) => {
+            use std::io::IsTerminal;
+            builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init()
+        }
     };
     result.map_err(|e| format!("cannot set up logging: {e}"))
 }
