@@ -13,6 +13,8 @@
 //!   added or removed, `pkgctl` changes, swapping in the new tree.
 //! - [`options`] parses `-o` mount options, [`daemon`] starts the daemon in
 //!   the background and reports when the mount is ready.
+//! - [`cli_docs`] writes shell completions and man pages from a clap
+//!   command, for this binary and `pkgctl`.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod cache;
+pub mod cli_docs;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;
