@@ -29,8 +29,22 @@ use packagefs::options::{parse_size, MountOptions};
 use packagefs::source::{parse_layers, GenerationChoice, MountSpec};
 
 /// Serve Haiku .hpkg packages as one read-only file system, without extracting them.
+///
+///   packagefs mount ROOT|PKG.hpkg... MOUNTPOINT [OPTIONS]
+///   packagefs unmount MOUNTPOINT
+///   packagefs ROOT MOUNTPOINT -o OPTIONS     the form mount.fuse3 uses (fstab)
+///   packagefs completions SHELL              shell completion script
+///   packagefs man [-o DIR]                   these man pages
+///
+/// A subcommand name wins over the fstab form's ROOT: give a root that is a
+/// directory named mount, unmount, completions or man as a path (./man).
 #[derive(Debug, Parser)]
-#[command(name = "packagefs", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "packagefs",
+    version,
+    args_conflicts_with_subcommands = true,
+    verbatim_doc_comment
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
