@@ -55,8 +55,9 @@ pub struct ManArgs {
 
 /// Write the completion script of `shell` for `cmd` to `out`.
 ///
-/// The script is rendered in memory first, so a failed write (a closed
-/// pipe) is an error here rather than a panic inside clap_complete.
+/// The script is rendered in memory first, so a failed write is an error
+/// here rather than a panic inside clap_complete. A reader that stops early
+/// (`| head`, a closed pipe) is not an error.
 pub fn write_completions(
     cmd: &mut clap::Command,
     shell: Shell,
@@ -68,8 +69,10 @@ pub fn write_completions(
         .to_owned();
     let mut script = Vec::new();
     clap_complete::generate(shell, cmd, bin, &mut script);
-    out.write_all(&script)?;
-    out.flush()
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// Write one man page per command into `dir` (created if missing): `NAME.SECTION` for
