@@ -7,7 +7,12 @@
 //!                 [--shine-through var,tmp,...] [-o allow_other] [--log-file FILE] [-v]
 //! packagefs unmount MOUNTPOINT            the mounts below it, then it
 //! packagefs ROOT MOUNTPOINT -o OPTIONS      the form mount.fuse3 uses (fstab)
+//! packagefs completions SHELL | man [-o DIR]
 //! ```
+//!
+//! A subcommand name wins over the fstab form's ROOT: a root in a directory
+//! literally named `mount`, `unmount`, `completions` or `man` must be given
+//! as a path (`./man`, `/srv/man`), as fstab sources are anyway.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -24,8 +29,22 @@ use packagefs::options::{parse_size, MountOptions};
 use packagefs::source::{parse_layers, GenerationChoice, MountSpec};
 
 /// Serve Haiku .hpkg packages as one read-only file system, without extracting them.
+///
+///   packagefs mount ROOT|PKG.hpkg... MOUNTPOINT [OPTIONS]
+///   packagefs unmount MOUNTPOINT
+///   packagefs ROOT MOUNTPOINT -o OPTIONS     the form mount.fuse3 uses (fstab)
+///   packagefs completions SHELL              shell completion script
+///   packagefs man [-o DIR]                   these man pages
+///
+/// A subcommand name wins over the fstab form's ROOT: give a root that is a
+/// directory named mount, unmount, completions or man as a path (./man).
 #[derive(Debug, Parser)]
-#[command(name = "packagefs", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "packagefs",
+    version,
+    args_conflicts_with_subcommands = true,
+    verbatim_doc_comment
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -54,6 +73,10 @@ enum Command {
         /// The mount point.
         mountpoint: PathBuf,
     },
+    /// Print the shell completion script for SHELL on standard output.
+    Completions(packagefs::cli_docs::CompletionsArgs),
+    /// Write the man pages (section 8) of packagefs and its subcommands into DIR.
+    Man(packagefs::cli_docs::ManArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -101,6 +124,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Unmount { mountpoint }) => {
             daemon::unmount(&mountpoint).map_err(|e| e.to_string())
+        }
+        Some(Command::Completions(a)) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            packagefs::cli_docs::write_completions(&mut cmd, a.shell, &mut std::io::stdout())
+                .map_err(|e| format!("cannot write the completion script: {e}"))
+        }
+        Some(Command::Man(a)) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            packagefs::cli_docs::write_man_pages(&cmd, "8", &a.dir)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
         Some(Command::Mount { mut paths, opts }) => match paths.pop() {
             Some(mountpoint) => mount(&paths, &mountpoint, &opts),

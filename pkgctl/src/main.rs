@@ -7,13 +7,14 @@ mod chunk_cache;
 mod cmd;
 mod error;
 mod input;
+mod logging;
 mod output;
 mod stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::{CliError, Result};
 
@@ -38,6 +39,10 @@ use crate::error::{CliError, Result};
 ///   pkgctl -R /srv/root add --layer user tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl -R /srv/root status
 ///
+/// Shell completions: `pkgctl completions bash` (zsh, fish, elvish,
+/// powershell); man pages: `pkgctl man -o DIR`. More diagnostics on
+/// standard error with -v (info: what changed on disk), -vv, or RUST_LOG.
+///
 /// Run `pkgctl help <command>` for the details of a command.
 #[derive(Debug, Parser)]
 #[command(name = "pkgctl", version, verbatim_doc_comment)]
@@ -45,6 +50,10 @@ struct Cli {
     /// The package root of root commands (default: $PACKAGEFS_ROOT).
     #[arg(short = 'R', long = "root", global = true, value_name = "ROOT")]
     root: Option<PathBuf>,
+    /// More diagnostics on standard error (-v: info, what changed on disk;
+    /// -vv: debug; -vvv: trace). RUST_LOG directives apply on top.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +76,10 @@ enum Command {
     Pin(cmd::root::PinArgs),
     Unpin(cmd::root::UnpinArgs),
     Verify(cmd::listing::VerifyArgs),
+    /// Print the shell completion script for SHELL on standard output.
+    Completions(packagefs::cli_docs::CompletionsArgs),
+    /// Write the man pages (section 1) of pkgctl and its subcommands into DIR.
+    Man(packagefs::cli_docs::ManArgs),
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -87,6 +100,8 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Pin(a) => cmd::root::pin(a.generation, true, &root_path(cli)?),
         Command::Unpin(a) => cmd::root::pin(a.generation, false, &root_path(cli)?),
         Command::Verify(a) => cmd::listing::verify(a, &root_path(cli)?),
+        Command::Completions(a) => cmd::docs::completions(a, Cli::command()),
+        Command::Man(a) => cmd::docs::man(a, &Cli::command()),
     }
 }
 
@@ -104,6 +119,7 @@ fn root_path(cli: &Cli) -> Result<PathBuf> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init(cli.verbose);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,

@@ -157,8 +157,7 @@ fn fuse_packagefs_type_through_mount_8_in_a_private_namespace() {
         ),
     )
     .unwrap();
-    let script = format!(
-        r#"set -e
+    let script = r#"set -e
 trap 'umount -R -l "$MNT" 2>/dev/null || true' EXIT
 mount --bind "$BIN" /usr/local/bin
 mount -t fuse.packagefs "$ROOT" "$MNT" -o ro,shine_through=var:tmp,noauto,_netdev
@@ -170,10 +169,9 @@ mount -T "$FSTAB" "$MNT"
 findmnt -n -o TARGET "$MNT/tmp"
 echo two > "$MNT/var/from-fstab"
 umount -R "$MNT"
-echo done"#
-    );
+echo done"#;
     let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
         .env("BIN", &bin_dir)
         .env("ROOT", &root)
         .env("MNT", &mnt)

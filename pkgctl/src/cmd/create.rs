@@ -144,6 +144,11 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         &args.encoding.options(),
         &mut on_warning,
     )?;
+    tracing::info!(
+        "wrote {} ({} bytes)",
+        args.output.display(),
+        stats.file_size
+    );
     if !args.quiet {
         report(&args.output, &stats, args.encoding.compression);
     }
@@ -158,6 +163,11 @@ pub fn recompress(args: &RecompressArgs) -> Result<()> {
         std::fs::metadata(parent).at(parent)?;
     }
     let stats = rewrite(&pkg, &args.output, &args.encoding.options())?;
+    tracing::info!(
+        "wrote {} ({} bytes)",
+        args.output.display(),
+        stats.file_size
+    );
     if !args.quiet {
         report(&args.output, &stats, args.encoding.compression);
     }

@@ -68,7 +68,14 @@ pub fn run(args: &Args) -> Result<()> {
         keep_setid: rustix::process::geteuid().is_root(),
         xattrs_supported: true,
     }
-    .extract(root, &args.dir)
+    .extract(root, &args.dir)?;
+    tracing::info!(
+        "extracted {} entries of {} into {}",
+        pkg.toc().len(),
+        args.package.display(),
+        args.dir.display()
+    );
+    Ok(())
 }
 
 /// Create `dir` or check that it is an empty directory, and open it.

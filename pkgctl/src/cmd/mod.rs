@@ -3,6 +3,7 @@
 
 pub mod contents;
 pub mod create;
+pub mod docs;
 pub mod extract;
 pub mod info;
 pub mod listing;

@@ -183,6 +183,18 @@ fn print_commit(commit: &Commit) -> Result<()> {
     let mut out = Out::new();
     let g = &commit.generation;
     if commit.changed {
+        tracing::info!(
+            "committed generation {} ({} package(s) added, {} removed)",
+            g.number,
+            commit.added.len(),
+            commit.removed.len()
+        );
+        for p in &commit.added {
+            tracing::info!("activated {}", p.display_name());
+        }
+        for p in &commit.removed {
+            tracing::info!("deactivated {}", p.display_name());
+        }
         out.line(format_args!("generation {}", g.number))?;
         for p in &commit.added {
             out.line(format_args!("+ {}", p.display_name()))?;
@@ -210,6 +222,11 @@ pub fn init(args: &InitArgs, global: Option<&Path>) -> Result<()> {
     let root = Root::init(&path).map_err(|e| CliError::state(&path, e))?;
     let loaded = root.current().map_err(|e| CliError::state(&path, e))?;
     warn_all(&loaded.warnings);
+    tracing::info!(
+        "{}: package root ready at generation {}",
+        path.display(),
+        loaded.generation.number
+    );
     let mut out = Out::new();
     out.line(format_args!(
         "{}: package root, generation {} with {} package(s)",
@@ -252,6 +269,15 @@ pub fn gc(args: &GcArgs, path: &Path) -> Result<()> {
     let root = open(path)?;
     let report = root.gc(args.keep).map_err(|e| CliError::state(path, e))?;
     warn_all(&report.warnings);
+    if !report.removed_generations.is_empty() || !report.removed_store_files.is_empty() {
+        tracing::info!(
+            "{}: removed generation(s) {:?} and {} store file(s) ({} bytes)",
+            path.display(),
+            report.removed_generations,
+            report.removed_store_files.len(),
+            report.freed_bytes
+        );
+    }
     let mut out = Out::new();
     let numbers: Vec<String> = report
         .removed_generations
@@ -279,6 +305,11 @@ pub fn pin(generation: u64, pinned: bool, path: &Path) -> Result<()> {
     }
     .map_err(|e| CliError::state(path, e))?;
     warn_all(&warnings);
+    tracing::info!(
+        "{}: generation {generation} {}",
+        path.display(),
+        if pinned { "pinned" } else { "unpinned" }
+    );
     let mut out = Out::new();
     out.line(format_args!(
         "generation {generation} {}",
