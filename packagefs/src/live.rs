@@ -132,11 +132,16 @@ impl Trees {
     /// current tree's cache; returns the replaced tree.
     pub fn swap(&self, tree: Tree) -> Arc<PackageFs> {
         let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed);
+        // `old` is locked before `current` changes and until the replaced
+        // tree is in it: a request that reads the new `current` and then
+        // looks for its inode's (older) epoch must find the replaced tree
+        // there, not fall through to "no such node". (`for_ino` never holds
+        // both locks at once, so the order cannot deadlock.)
+        let mut old = self.old.lock().unwrap_or_else(PoisonError::into_inner);
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         let fs = Arc::new(PackageFs::sharing(tree.with_epoch(epoch), &current));
         let replaced = std::mem::replace(&mut *current, fs);
         drop(current);
-        let mut old = self.old.lock().unwrap_or_else(PoisonError::into_inner);
         old.push_back(replaced.clone());
         while old.len() > KEPT_TREES {
             old.pop_front();
