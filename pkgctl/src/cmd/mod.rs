@@ -4,6 +4,7 @@
 pub mod contents;
 pub mod create;
 pub mod extract;
+pub mod import_deb;
 pub mod info;
 pub mod listing;
 pub mod root;
