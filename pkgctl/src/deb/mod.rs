@@ -67,6 +67,7 @@
 pub mod archive;
 pub mod control;
 pub mod convert;
+pub mod kept;
 pub mod relations;
 pub mod version;
 
