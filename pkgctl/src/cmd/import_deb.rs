@@ -107,10 +107,14 @@ pub struct Args {
     pub encoding: Encoding,
 }
 
-/// The `.deb` read up to its control member (to learn what it provides).
-fn read_deb(path: &Path, control_only: bool) -> std::result::Result<Loaded, DebError> {
+/// The `.deb` read and checked; with `identity_only`, its data entries are
+/// dropped once read (the first pass only learns what it is and provides).
+fn read_deb(path: &Path, identity_only: bool) -> std::result::Result<Loaded, DebError> {
     let file = File::open(path).map_err(|e| ErrorKind::Io(e).at(path))?;
-    let deb = archive::read(BufReader::new(file), control_only).map_err(|e| e.at(path))?;
+    let mut deb = archive::read(BufReader::new(file), false).map_err(|e| e.at(path))?;
+    if identity_only {
+        deb.data = Vec::new();
+    }
     convert::load(deb).map_err(|e| e.at(path))
 }
 
@@ -172,7 +176,8 @@ pub fn run(args: &Args) -> Result<()> {
         bar.suspend(|| eprintln!("pkgctl: {e}"));
     };
 
-    // Pass 1: what each .deb is and provides, and where it goes.
+    // Pass 1: what each .deb is and provides, and where it goes; a .deb that
+    // cannot be read fails here, before it can claim an output name.
     let mut providers = Providers {
         batch: Vec::new(),
         existing: existing_providers(&args.output),
