@@ -59,9 +59,12 @@ fn field(deb: &Path, name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// One alternative of a relation: name and `(operator, version)`.
+type Alternative = (String, Option<(String, String)>);
+
 /// Groups of alternatives `(name, Some((op, version)))`, parsed here
 /// independently of pkgctl: qualifiers `:any` dropped.
-fn relations(text: &str) -> Vec<Vec<(String, Option<(String, String)>)>> {
+fn relations(text: &str) -> Vec<Vec<Alternative>> {
     text.split(',')
         .map(str::trim)
         .filter(|g| !g.is_empty())
@@ -69,9 +72,7 @@ fn relations(text: &str) -> Vec<Vec<(String, Option<(String, String)>)>> {
             g.split('|')
                 .map(|alt| {
                     let alt = alt.trim();
-                    let name_end = alt
-                        .find(|c: char| c == ' ' || c == '(' || c == ':')
-                        .unwrap_or(alt.len());
+                    let name_end = alt.find([' ', '(', ':']).unwrap_or(alt.len());
                     let name = alt[..name_end].to_string();
                     let constraint = alt.split_once('(').map(|(_, r)| {
                         let inner = r.split(')').next().unwrap().trim();
@@ -624,7 +625,7 @@ fn zstd_gzip_and_uncompressed_members_and_hand_built_packages() {
     assert_eq!(doc["info"]["requires"][0]["name"], "libc6.1");
     // ... and, in a later batch, what the output directory already has.
     let user2 = build_deb(tmp.path(), "user2", "xz", |_| {});
-    let out = import(&[user2.clone()], &dir2);
+    let out = import(std::slice::from_ref(&user2), &dir2);
     assert!(
         out.status.success(),
         "{}",

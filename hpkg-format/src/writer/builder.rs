@@ -103,6 +103,9 @@ enum EntryKind {
     Symlink(Vec<u8>),
 }
 
+/// The entries of a directory, by name.
+type Children = BTreeMap<Vec<u8>, Entry>;
+
 /// A package's file tree built in memory; write it with
 /// [`create_from_tree`](super::create_from_tree).
 #[derive(Debug, Default)]
@@ -213,7 +216,7 @@ impl TreeBuilder {
     fn parent_of<'a, 'p>(
         &'a mut self,
         path: &'p [u8],
-    ) -> Result<(&'a mut BTreeMap<Vec<u8>, Entry>, &'p [u8]), TreeError> {
+    ) -> Result<(&'a mut Children, &'p [u8]), TreeError> {
         let invalid = |reason| TreeError::InvalidPath {
             path: lossy(path),
             reason,

@@ -224,24 +224,23 @@ pub fn run(args: &Args) -> Result<()> {
         .min(jobs.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let Some((path, out)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                bar.set_message(path.display().to_string());
-                match import_one(path, out, &providers, args) {
-                    Ok((files, size)) => {
-                        let deb_size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                        if let Ok(mut t) = totals.lock() {
-                            t.imported += 1;
-                            t.files += files;
-                            t.deb_bytes += deb_size;
-                            t.hpkg_bytes += size;
+            s.spawn(|| {
+                while let Some((path, out)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    bar.set_message(path.display().to_string());
+                    match import_one(path, out, &providers, args) {
+                        Ok((files, size)) => {
+                            let deb_size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                            if let Ok(mut t) = totals.lock() {
+                                t.imported += 1;
+                                t.files += files;
+                                t.deb_bytes += deb_size;
+                                t.hpkg_bytes += size;
+                            }
                         }
+                        Err(e) => report(&e),
                     }
-                    Err(e) => report(&e),
+                    bar.inc(1);
                 }
-                bar.inc(1);
             });
         }
     });

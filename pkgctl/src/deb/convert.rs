@@ -276,7 +276,16 @@ pub fn package_info(l: &Loaded, providers: &Providers) -> Result<PackageInfo, Er
         ..PackageInfo::default()
     };
     hpkg_format::writer::validate_info(&info).map_err(|e| ErrorKind::Control(e.to_string()))?;
-    Ok(info)
+    // The .PackageInfo written into the package must read back as `info`.
+    match info_text::parse(&info_text::format(&info)) {
+        Ok(back) if back == info => Ok(info),
+        Ok(_) => Err(ErrorKind::Control(
+            "the generated .PackageInfo does not read back the same".into(),
+        )),
+        Err(e) => Err(ErrorKind::Control(format!(
+            "the generated .PackageInfo does not parse: {e}"
+        ))),
+    }
 }
 
 /// The package tree: the data member, `.DEBIAN/` and `.PackageInfo`.
