@@ -292,8 +292,12 @@ fn read_data(member: &str, r: impl Read) -> Result<Vec<DataEntry>, ErrorKind> {
                     .link_name_bytes()
                     .ok_or_else(|| ErrorKind::member(member, "a hard link without a target"))?;
                 let target = normalize(&target)?.unwrap_or_default();
-                let data = match files.get(&target).and_then(|&i| out.get(i)) {
-                    Some(DataEntry::File { data, .. }) => data.clone(),
+                // A hard link shares the inode of its target: same content,
+                // mode and time.
+                let (data, mode, mtime) = match files.get(&target).and_then(|&i| out.get(i)) {
+                    Some(DataEntry::File {
+                        data, mode, mtime, ..
+                    }) => (data.clone(), *mode, *mtime),
                     _ => {
                         return Err(ErrorKind::member(
                             member,

@@ -341,6 +341,64 @@ mod tests {
         ));
     }
 
+    fn loaded(control: &str) -> Loaded {
+        use super::super::archive::ControlFile;
+        let deb = Deb {
+            control: vec![ControlFile {
+                name: "control".into(),
+                mode: 0o644,
+                mtime: 1,
+                data: control.as_bytes().to_vec(),
+            }],
+            data: Vec::new(),
+            stored_size: 0,
+        };
+        load(deb).unwrap()
+    }
+
+    #[test]
+    fn infos_validate_and_read_back_from_package_info_text() {
+        for (name, version) in [
+            ("libstdc++6", "12.2.0-14+deb12u1"),
+            ("python3.11-minimal", "3.11.2-6+deb12u2"),
+            ("x-y", "1:0.9.8~git20200101"),
+        ] {
+            let l = loaded(&format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: amd64\n\
+                 Maintainer: M <m@example.invalid>\n\
+                 Pre-Depends: libc6:any (>= 2.36)\n\
+                 Depends: a-b | c (<< 1~x), d [!amd64], e:native (= 1.0-1)\n\
+                 Provides: v-1 (= 2), w\nBreaks: old (<< 1)\nReplaces: old (<< 1)\n\
+                 Description: s\n"
+            ));
+            let info = package_info(&l, &Providers::default()).unwrap();
+            assert_eq!(info.name, name.replace('-', "_"));
+            assert_eq!(info_text::parse(&info_text::format(&info)).unwrap(), info);
+            let reqs: Vec<String> = info.requires.iter().map(|r| r.to_string()).collect();
+            assert_eq!(reqs.len(), 3, "{reqs:?}");
+            assert!(reqs[0].starts_with("libc6 >= "), "{reqs:?}");
+            assert!(reqs[1].starts_with("a_b"), "{reqs:?}");
+            assert!(reqs[2].starts_with("e == "), "{reqs:?}");
+            assert_eq!(info.provides.len(), 3);
+            assert_eq!(info.replaces, ["old"]);
+            assert_eq!(info.description, "s");
+        }
+        // The batch decides between alternatives.
+        let l =
+            loaded("Package: pp\nVersion: 1\nArchitecture: all\nDepends: a | c\nDescription: s\n");
+        let providers = Providers {
+            batch: vec![Provides {
+                name: "c".into(),
+                version: None,
+                compatible: None,
+            }],
+            existing: Vec::new(),
+        };
+        let info = package_info(&l, &providers).unwrap();
+        assert_eq!(info.requires[0].name, "c");
+        assert_eq!(info.packager, "unknown");
+    }
+
     #[test]
     fn dep5() {
         let t = "Format: https://x\n\nFiles: *\nLicense: GPL-2+\n\nFiles: a\nLicense: MIT\n text\n\nLicense: GPL-2+\n";

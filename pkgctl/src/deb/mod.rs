@@ -12,7 +12,7 @@
 //! refused; directories, regular files and symlinks keep their permission
 //! bits (setuid, setgid and sticky included), modification time (seconds:
 //! tar stores no more) and targets; hard links become separate regular files
-//! with the same content (and their own header's mode and time). Device
+//! with the content, mode and time of the file they link to. Device
 //! nodes and FIFOs are refused (a package cannot hold them): the import of
 //! that `.deb` fails with an error naming the `.deb` and the path. Owners
 //! and groups are not kept (Haiku packages have none).
