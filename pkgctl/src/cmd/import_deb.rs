@@ -32,7 +32,7 @@ use crate::error::{CliError, Result};
 ///
 /// Contents: the data member as it is (modes with setuid/setgid/sticky,
 /// symlinks, modification times in seconds; hard links become separate
-/// files; device nodes and FIFOs are refused; `..` and absolute paths are
+/// files with the same content, mode and time; device nodes and FIFOs are refused; `..` and absolute paths are
 /// refused). The control member's files (control, md5sums, conffiles,
 /// preinst, postinst, prerm, postrm, config, triggers, shlibs, symbols …)
 /// go into a top-level .DEBIAN/ directory with their modes; maintainer

@@ -23,12 +23,25 @@
 //!
 //! `enc` writes each (non-digit run, digit run) pair as the run's characters
 //! followed by the number (`0` when the run has no digits; leading zeros
-//! kept, `natural_cmp` ignores them), and ends with `._`. Characters of a
-//! run become, in dpkg's order:
+//! kept, `natural_cmp` ignores them), and ends the part with `._`. In
+//! dpkg's order, from lowest:
 //!
-//! | dpkg       | `~`  | (end of run) | `A`…`Z`   | `a`…`y` | `z`  | `+`  | `-`  | `.`  | `:`  |
-//! |------------|------|--------------|-----------|---------|------|------|------|------|------|
-//! | written as | `..` | the digits, or `._` at the end | `_a`…`_z` | `a`…`y` | `za` | `zb` | `zc` | `zd` | `ze` |
+//! | dpkg's order | written as |
+//! |--------------|------------|
+//! | `~`          | `..`       |
+//! | end of the part | `._` (below digits) |
+//! | end of a run followed by digits | the digits (always there: `0` when the run has none) |
+//! | `A`…`Z`      | `_a`…`_z`  |
+//! | `a`…`y`      | `a`…`y`    |
+//! | `z`          | `za`       |
+//! | `+`          | `zb`       |
+//! | `-`          | `zc`       |
+//! | `.`          | `zd`       |
+//! | `:`          | `ze`       |
+//!
+//! An empty part is written as the number `0` (dpkg treats `""` and `"0"`
+//! alike). Where dpkg puts "end of run" between `~` and letters, the
+//! encoding has a digit or `._`, both between `..` and `_a`.
 //!
 //! Under `natural_cmp` the bytes order `.` < digits < `_` < letters, these
 //! tokens are prefix-free, and every run is followed by digits, so
