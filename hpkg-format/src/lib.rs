@@ -39,4 +39,7 @@ pub use repo::{RepoLicense, Repository, RepositoryInfo};
 pub use sniff::{sniff, FileKind};
 pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
 pub use version::{Operator, Version};
-pub use writer::{create_from_dir, rewrite, WriteOptions, WriteStats};
+pub use writer::{
+    create_from_dir, create_from_tree, rewrite, Timestamp, TreeBuilder, TreeError, WriteOptions,
+    WriteStats,
+};

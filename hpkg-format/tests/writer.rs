@@ -765,3 +765,107 @@ fn hard_links_become_files_and_foreign_xattrs_are_reported() {
         assert_eq!(attrs[0].type_code(), u32::from_be_bytes(*b"CSTR"));
     }
 }
+
+/// A tree built in memory reads back exactly: names, kinds, modes (with the
+/// setuid, setgid and sticky bits), times with nanoseconds, symlink targets
+/// and contents; and the bytes do not depend on the order entries were added.
+#[test]
+fn a_tree_built_in_memory_reads_back_exactly() {
+    use hpkg_format::{create_from_tree, Timestamp, TreeBuilder};
+    let ts = |s: u64, n: u32| Timestamp { secs: s, nanos: n };
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    // (path, kind, mode, time, payload)
+    let entries: Vec<(&str, char, u32, Timestamp, Vec<u8>)> = vec![
+        ("usr", 'd', 0o755, ts(1_600_000_000, 0), vec![]),
+        (
+            "usr/bin/passwd",
+            'f',
+            0o4755,
+            ts(1_600_000_001, 5),
+            b"suid".to_vec(),
+        ),
+        (
+            "usr/bin/wall",
+            'f',
+            0o2755,
+            ts(1_600_000_002, 0),
+            b"sgid".to_vec(),
+        ),
+        ("tmp", 'd', 0o1777, ts(1_600_000_003, 999_999_999), vec![]),
+        (
+            "usr/bin/sh",
+            'l',
+            0o777,
+            ts(1_600_000_004, 0),
+            b"dash".to_vec(),
+        ),
+        ("usr/lib/big", 'f', 0o600, ts(0, 0), big.clone()),
+        ("usr/lib/empty", 'f', 0o644, ts(7, 0), vec![]),
+        ("etc/odd name\u{e9}", 'f', 0o640, ts(8, 1), b"x".to_vec()),
+        (".PackageInfo", 'f', 0o644, ts(9, 0), b"info".to_vec()),
+        ("a", 'f', 0o644, ts(10, 0), b"first".to_vec()),
+    ];
+    let build = |order: &mut dyn Iterator<Item = &(&str, char, u32, Timestamp, Vec<u8>)>| {
+        let mut t = TreeBuilder::new();
+        for (path, kind, mode, time, data) in order {
+            match kind {
+                'd' => t.add_dir(path.as_bytes(), *mode, *time).unwrap(),
+                'f' => t
+                    .add_file(path.as_bytes(), *mode, *time, data.clone())
+                    .unwrap(),
+                _ => t.add_symlink(path.as_bytes(), *mode, *time, data).unwrap(),
+            }
+        }
+        t
+    };
+    let info = golden_info("minimal");
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one.hpkg"), tmp.path().join("two.hpkg"));
+    let o = WriteOptions::default();
+    create_from_tree(build(&mut entries.iter()), &info, &one, &o).unwrap();
+    create_from_tree(build(&mut entries.iter().rev()), &info, &two, &o).unwrap();
+    assert_eq!(fs::read(&one).unwrap(), fs::read(&two).unwrap());
+
+    let pkg = Package::open(&one).unwrap();
+    assert_eq!(pkg.info(), &info);
+    let toc = pkg.toc();
+    let mut seen = BTreeMap::new();
+    toc.walk(|path, id| {
+        let e = toc.entry(id);
+        let payload = match e.kind() {
+            EntryKind::File => pkg.data_to_vec(toc.data(id), &NoCache).unwrap(),
+            EntryKind::Symlink => toc.symlink_target(id).to_vec(),
+            EntryKind::Directory => vec![],
+        };
+        seen.insert(
+            String::from_utf8_lossy(path).into_owned(),
+            (e.kind(), e.mode(), e.mtime(), payload),
+        );
+    });
+    for (path, kind, mode, time, data) in &entries {
+        let (k, m, (secs, nanos), payload) = seen
+            .remove(*path)
+            .unwrap_or_else(|| panic!("{path} missing"));
+        let want = match kind {
+            'd' => EntryKind::Directory,
+            'f' => EntryKind::File,
+            _ => EntryKind::Symlink,
+        };
+        assert_eq!(k, want, "{path}");
+        assert_eq!(u32::from(m), *mode, "{path}");
+        assert_eq!((secs as u64, nanos), (time.secs, time.nanos), "{path}");
+        assert_eq!(&payload, data, "{path}");
+    }
+    // Implicit parents: 0755 directories at time 0.
+    let implicit: Vec<_> = seen.keys().cloned().collect();
+    assert_eq!(implicit, ["etc", "usr/bin", "usr/lib"]);
+    for (k, m, t, _) in seen.values() {
+        assert_eq!((*k, *m, *t), (EntryKind::Directory, 0o755, (0, 0)));
+    }
+    // .PackageInfo comes last at the top, as create_from_dir puts it.
+    let top: Vec<_> = toc
+        .children(None)
+        .map(|id| String::from_utf8_lossy(toc.name(id)).into_owned())
+        .collect();
+    assert_eq!(top.last().map(String::as_str), Some(".PackageInfo"));
+}

@@ -253,3 +253,38 @@ fn operations_refuse_what_they_must() {
     assert_eq!(&all[3..], &tail[..]);
     assert_eq!(fs.readdir(dir, 1000).unwrap().count(), 0);
 }
+
+/// The top-level `.DEBIAN` of an imported Debian package is hidden like
+/// `.PackageInfo`; the same name deeper down is an ordinary entry.
+#[test]
+fn top_level_debian_control_directory_is_hidden() {
+    use hpkg_format::{create_from_tree, Timestamp, TreeBuilder};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("p.hpkg");
+    let ts = Timestamp::from_secs(1);
+    let mut t = TreeBuilder::new();
+    t.add_file(b".DEBIAN/control", 0o644, ts, b"Package: p\n".to_vec())
+        .unwrap();
+    t.add_file(b".DEBIAN/postinst", 0o755, ts, b"#!/bin/sh\n".to_vec())
+        .unwrap();
+    t.add_file(b".PackageInfo", 0o644, ts, b"name p\n".to_vec())
+        .unwrap();
+    t.add_file(b"usr/.DEBIAN/x", 0o644, ts, b"x".to_vec())
+        .unwrap();
+    let info = Package::open(fixture("haiku-tool/minimal-zstd.hpkg"))
+        .unwrap()
+        .info()
+        .clone();
+    create_from_tree(t, &info, &out, &Default::default()).unwrap();
+    let fs = PackageFs::new(tree(vec![source(out, None)]), &FsConfig::default()).unwrap();
+    assert_eq!(resolve(&fs, b".DEBIAN"), Err(FsError::NotFound));
+    assert_eq!(resolve(&fs, b".PackageInfo"), Err(FsError::NotFound));
+    assert!(resolve(&fs, b"usr/.DEBIAN/x").is_ok());
+    let names: Vec<Vec<u8>> = fs
+        .readdir(ROOT_INO, 0)
+        .unwrap()
+        .map(|e| e.name.to_vec())
+        .collect();
+    assert!(names.iter().any(|n| n == b"usr"), "{names:?}");
+    assert!(!names.iter().any(|n| n == b".DEBIAN"), "{names:?}");
+}

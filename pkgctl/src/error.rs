@@ -30,6 +30,14 @@ pub enum CliError {
     /// Writing to standard output failed.
     #[error("<stdout>: {0}")]
     Stdout(io::Error),
+    /// Some `.deb` files of an import batch failed (each was reported).
+    #[error("import-deb: {failed} of {total} .deb file(s) could not be imported")]
+    ImportFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many were given.
+        total: usize,
+    },
     /// A root command without `-R ROOT` or `PACKAGEFS_ROOT`.
     #[error("no package root: give -R ROOT or set PACKAGEFS_ROOT")]
     NoRoot,

@@ -5,6 +5,7 @@
 
 mod chunk_cache;
 mod cmd;
+mod deb;
 mod error;
 mod input;
 mod logging;
@@ -21,7 +22,8 @@ use crate::error::{CliError, Result};
 /// Inspect, list, extract and create Haiku packages (.hpkg), and manage
 /// package roots.
 ///
-/// Package commands take a package file (or, for create, a directory). Root
+/// Package commands take a package file (or, for create, a directory; for
+/// import-deb, Debian packages). Root
 /// commands (init, add, remove, list, status, generations, rollback, gc, pin,
 /// unpin, verify) work on the package root given with -R ROOT, or else in the
 /// environment variable PACKAGEFS_ROOT. Output meant
@@ -35,6 +37,7 @@ use crate::error::{CliError, Result};
 ///   pkgctl contents tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl extract tipster-1.1.1-1-x86_64.hpkg /tmp/tipster
 ///   pkgctl create ./tipster -o tipster-1.1.1-1-x86_64.hpkg
+///   pkgctl import-deb bash_5.2.15-2+b7_amd64.deb -o /srv/hpkg
 ///   pkgctl init /srv/root
 ///   pkgctl -R /srv/root add --layer user tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl -R /srv/root status
@@ -65,6 +68,7 @@ enum Command {
     Extract(cmd::extract::Args),
     Create(cmd::create::CreateArgs),
     Recompress(cmd::create::RecompressArgs),
+    ImportDeb(cmd::import_deb::Args),
     Init(cmd::root::InitArgs),
     Add(cmd::root::AddArgs),
     Remove(cmd::root::RemoveArgs),
@@ -89,6 +93,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Extract(a) => cmd::extract::run(a),
         Command::Create(a) => cmd::create::create(a),
         Command::Recompress(a) => cmd::create::recompress(a),
+        Command::ImportDeb(a) => cmd::import_deb::run(a),
         Command::Init(a) => cmd::root::init(a, cli.root.as_deref()),
         Command::Add(a) => cmd::root::add(a, &root_path(cli)?),
         Command::Remove(a) => cmd::root::remove(a, &root_path(cli)?),

@@ -16,12 +16,15 @@
 //! * [`packagefs`]: a [`PackagefsMount`] made with the real `packagefs`
 //!   binary, the golden packages ([`golden_package`]), and [`walk_nodes`] for
 //!   the owners and package attributes a listing does not show, and
-//!   [`write_package`] to make packages from directory trees.
+//!   [`write_package`] to make packages from directory trees;
+//! * [`debs`]: real Debian packages fetched with `apt-get download` into a
+//!   cache under the target directory ([`debs::require`]).
 //!
 //! Library code returns errors instead of panicking, except where a function
 //! says it panics (helpers such as [`require_fixtures`] exist to stop a test
 //! with a clear message).
 
+pub mod debs;
 pub mod listing;
 pub mod mount;
 pub mod packagefs;

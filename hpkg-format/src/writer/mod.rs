@@ -1,5 +1,6 @@
 //! Writing `.hpkg` packages (spec §16): from a directory tree
-//! ([`create_from_dir`]) or by re-encoding an opened package ([`rewrite`]).
+//! ([`create_from_dir`]), from a tree built in memory ([`TreeBuilder`],
+//! [`create_from_tree`]) or by re-encoding an opened package ([`rewrite`]).
 //!
 //! Both build an in-memory tree whose payloads are *sources* (bytes, a file
 //! on disk, a range of the old package's heap) and hand it to one encoder.
@@ -30,6 +31,7 @@
 //! how one is chosen.
 
 pub mod attr_type;
+mod builder;
 mod encode;
 mod heap;
 mod package_attrs;
@@ -44,6 +46,8 @@ use crate::codec::Compression;
 use crate::error::{Error, Result};
 use crate::info::PackageInfo;
 use crate::package::Package;
+
+pub use builder::{Timestamp, TreeBuilder, TreeError};
 
 /// How to write a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +137,32 @@ pub fn create_from_dir(
     let mut stats = write_atomically(out, &nodes, &attributes, None, opts)?;
     stats.skipped = skipped;
     Ok(stats)
+}
+
+/// Build a package from a tree assembled in memory with [`TreeBuilder`].
+///
+/// All file contents are held in memory (the builder owns them), which suits
+/// packages of tens of megabytes such as Debian packages; for large trees on
+/// disk use [`create_from_dir`], which streams. `info` must be complete
+/// (spec §9.6), otherwise [`Error::InvalidInfo`]. The same tree, info and
+/// options give the same bytes, whatever order the entries were added in.
+/// Written atomically like [`create_from_dir`].
+pub fn create_from_tree(
+    tree: TreeBuilder,
+    info: &PackageInfo,
+    out: &Path,
+    opts: &WriteOptions,
+) -> Result<WriteStats> {
+    package_attrs::validate(info)?;
+    let attributes = section::encode(&package_attrs::attributes(info), "package attributes")?;
+    let nodes = tree.into_nodes(opts.source_date_epoch);
+    write_atomically(out, &nodes, &attributes, None, opts)
+}
+
+/// Check `info` the way [`create_from_dir`] and [`create_from_tree`] do
+/// before writing anything: complete (spec §9.6) and encodable.
+pub fn validate_info(info: &PackageInfo) -> Result<()> {
+    package_attrs::validate(info)
 }
 
 /// Rewrite an existing package (e.g. to change compression) keeping every

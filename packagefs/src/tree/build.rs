@@ -35,6 +35,11 @@ use hpkg_format::{EntryId, EntryKind, Toc};
 use super::{Node, Shadow, TreeError, ROOT_PKG, SHINE_PKG};
 use crate::package::MountedPackage;
 
+/// Top-level names of a package that never show in the union: Haiku's
+/// `.PackageInfo`, and `.DEBIAN`, where `pkgctl import-deb` keeps a Debian
+/// package's control files.
+pub const HIDDEN_TOP_LEVEL: [&[u8]; 2] = [b".PackageInfo", b".DEBIAN"];
+
 /// A contributor to a union directory: a package and its directory entry
 /// (`None`: the package's top level).
 type Contributor = (u32, Option<EntryId>);
@@ -93,7 +98,7 @@ pub(super) fn build(
             let t = toc(p);
             children.extend(
                 t.children(e)
-                    .filter(|&c| !(e.is_none() && t.name(c) == b".PackageInfo"))
+                    .filter(|&c| !(e.is_none() && HIDDEN_TOP_LEVEL.contains(&t.name(c))))
                     .map(|c| (p, c)),
             );
         }

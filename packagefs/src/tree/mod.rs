@@ -24,6 +24,8 @@
 
 mod build;
 
+pub use build::HIDDEN_TOP_LEVEL;
+
 use std::ops::Range;
 use std::time::SystemTime;
 

@@ -43,7 +43,8 @@ pub struct Encoding {
 }
 
 impl Encoding {
-    fn options(&self) -> WriteOptions {
+    /// The writer's options (with `SOURCE_DATE_EPOCH` applied).
+    pub fn options(&self) -> WriteOptions {
         WriteOptions {
             compression: self.compression.into(),
             level: self.level,

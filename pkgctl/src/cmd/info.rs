@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use hpkg_format::{Package, PackageInfo};
 use serde::Serialize;
 
+use crate::deb::kept::{self, DebianFacts};
 use crate::error::Result;
 use crate::input::{self, Input};
 use crate::output::Out;
@@ -17,7 +18,9 @@ use crate::output::Out;
 /// path, writable files, settings files, users, groups, scripts, checksum),
 /// the way Haiku's `package list -i` does, after the facts of the file
 /// (format version, compression, heap sizes, entry count). Attributes a
-/// package does not have are left out.
+/// package does not have are left out. Packages made by `pkgctl import-deb`
+/// also show their Debian version, the maintainer scripts they carry (not
+/// run) and the files of their .DEBIAN/ directory.
 ///
 /// With --json, prints one JSON object (stable; new keys may be added):
 ///
@@ -58,7 +61,11 @@ use crate::output::Out;
 ///       "groups": [..],
 ///       "post_install_scripts": [..], "pre_uninstall_scripts": [..],
 ///       "checksum": "sha256 hex" or null
-///     }
+///     },
+///     "debian": null, or for packages made by `pkgctl import-deb`:
+///       {"version": "1:4.13+dfsg1-1+deb12u2",   Debian's Version field
+///        "maintainer_scripts": ["preinst", "postinst", ..],   never run
+///        "control_files": ["control", "md5sums", ..]}   in .DEBIAN/
 ///   }
 ///
 /// A VERSION is an object as under "info.version"; empty parts are "" and
@@ -120,14 +127,30 @@ pub fn run(args: &Args) -> Result<()> {
                 struct Doc<'a> {
                     format: &'a Format,
                     info: &'a PackageInfo,
+                    debian: Option<DebianFacts>,
                 }
                 out.json_pretty(&Doc {
                     format: &format,
                     info: pkg.info(),
+                    debian: kept::of(&pkg),
                 })?;
             } else {
                 write_format(&mut out, &args.package, &format)?;
                 write_info(&mut out, pkg.info())?;
+                if let Some(d) = kept::of(&pkg) {
+                    out.line("debian:")?;
+                    out.line(format_args!("	Debian version: {}", d.version))?;
+                    if !d.maintainer_scripts.is_empty() {
+                        out.line(format_args!(
+                            "	Maintainer scripts (not run): {}",
+                            d.maintainer_scripts.join(" ")
+                        ))?;
+                    }
+                    out.line(format_args!(
+                        "	control files: {}",
+                        d.control_files.join(" ")
+                    ))?;
+                }
             }
         }
         Input::Repository(repo) => {

@@ -5,6 +5,7 @@ pub mod contents;
 pub mod create;
 pub mod docs;
 pub mod extract;
+pub mod import_deb;
 pub mod info;
 pub mod listing;
 pub mod root;
