@@ -145,7 +145,7 @@ for sys in packagefs squashfs plain; do
     hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/$sys.warm.json" \
         "chroot $dir $cmd" >&2
     say "python3 start-up on $sys (cold: caches dropped before each run)"
-    hyperfine -N --runs "$(((runs + 1) / 2))" --prepare 'sync; echo 3 > /proc/sys/vm/drop_caches' \
+    hyperfine -N --runs "$(((runs + 1) / 2))" --prepare "sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'" \
         --export-json "$work/$sys.cold.json" "chroot $dir $cmd" >&2
     warm[$sys]=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$work/$sys.warm.json")
     cold[$sys]=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$work/$sys.cold.json")
