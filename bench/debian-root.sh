@@ -11,7 +11,8 @@
 #   5. `chroot MNT /usr/bin/python3 -c 'import json, sqlite3; print(42)'` and
 #      `chroot MNT /bin/bash -c 'ls /usr/bin | wc -l'`, both checked;
 #   6. python3 start-up (`import json, sqlite3`) in the chroot, warm and cold
-#      (page cache dropped before every run), with hyperfine, on packagefs,
+#      (a fresh mount and the page cache dropped before every run, so the
+#      daemon's own chunk cache is gone too), with hyperfine, on packagefs,
 #      kernel squashfs (the same tree, -comp zstd -b 65536) and a plain
 #      directory; prints the ratios.
 #
@@ -22,6 +23,29 @@
 # missing tools are installed with apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --remount ]; then
+    # hyperfine's --prepare for cold runs: a fresh mount of system $2 (so no
+    # daemon or file system keeps a cache of its own), /proc and /dev bound
+    # again, then the page cache dropped.
+    sys=$2 work=$3
+    bin=${CARGO_TARGET_DIR:-target}/release
+    case $sys in
+        packagefs)
+            "$bin/packagefs" unmount "$work/mnt"
+            "$bin/packagefs" mount "$work/root" "$work/mnt" --shine-through var,tmp,run,home,root
+            dir=$work/mnt ;;
+        squashfs)
+            umount "$work/squashfs-mnt/proc" "$work/squashfs-mnt/dev" "$work/squashfs-mnt"
+            mount -t squashfs -o loop,ro "$work/root.sqfs" "$work/squashfs-mnt"
+            dir=$work/squashfs-mnt ;;
+        plain) dir=$work/plain ;;
+    esac
+    mountpoint -q "$dir/proc" || mount -t proc proc "$dir/proc"
+    mountpoint -q "$dir/dev" || mount --bind /dev "$dir/dev"
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    exit 0
+fi
 work=${1:-/var/tmp/packagefs-debian-root}
 runs=${RUNS:-20}
 corpus=${CORPUS:-$work/corpus}
@@ -144,8 +168,8 @@ for sys in packagefs squashfs plain; do
     say "python3 start-up on $sys (warm)"
     hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/$sys.warm.json" \
         "chroot $dir $cmd" >&2
-    say "python3 start-up on $sys (cold: caches dropped before each run)"
-    hyperfine -N --runs "$(((runs + 1) / 2))" --prepare "sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'" \
+    say "python3 start-up on $sys (cold: fresh mount and page cache dropped before each run)"
+    hyperfine -N --runs "$(((runs + 1) / 2))" --prepare "bash $0 --remount $sys $work" \
         --export-json "$work/$sys.cold.json" "chroot $dir $cmd" >&2
     warm[$sys]=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$work/$sys.warm.json")
     cold[$sys]=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$work/$sys.cold.json")

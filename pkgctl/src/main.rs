@@ -23,13 +23,12 @@ use crate::error::{CliError, Result};
 /// package roots.
 ///
 /// Package commands take a package file (or, for create, a directory; for
-/// import-deb, Debian packages). Root
-/// commands (init, add, remove, list, status, generations, rollback, gc, pin,
-/// unpin, verify) work on the package root given with -R ROOT, or else in the
-/// environment variable PACKAGEFS_ROOT. Output meant
-/// for scripts is available with --json and is stable: keys are only ever
-/// added. On failure, pkgctl prints one line `pkgctl: <file>: <reason>` on
-/// standard error and exits with status 1.
+/// import-deb, Debian packages). Root commands (init, add, remove, list,
+/// status, generations, rollback, gc, pin, unpin, verify) work on the
+/// package root given with -R ROOT, or else in the environment variable
+/// PACKAGEFS_ROOT. Output meant for scripts is available with --json and is
+/// stable: keys are only ever added. On failure, pkgctl prints one line
+/// `pkgctl: <file>: <reason>` on standard error and exits with status 1.
 ///
 /// Examples:
 ///
