@@ -120,7 +120,11 @@ fn busybox_from_an_imported_deb_runs_under_chroot() {
     // Runtime data is writable through the shine-through directory...
     let wrote = busybox(
         mnt,
-        &["sh", "-c", "echo from-chroot > /tmp/probe && busybox cat /tmp/probe"],
+        &[
+            "sh",
+            "-c",
+            "echo from-chroot > /tmp/probe && busybox cat /tmp/probe",
+        ],
     );
     assert_eq!(String::from_utf8_lossy(&wrote.stdout), "from-chroot\n");
     assert_eq!(
