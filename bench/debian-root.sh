@@ -4,12 +4,17 @@
 #
 #   1. `debootstrap --variant=minbase --include=python3 bookworm` (once; the
 #      .deb files are kept, see bench/debian-corpus.sh);
-#   2. `pkgctl import-deb` every .deb of that set;
+#   2. `pkgctl import-deb --merge-usr` every .deb of that set (the merged-/usr
+#      layout of a real bookworm system: /bin -> usr/bin ...);
 #   3. `pkgctl init` a fresh root and `pkgctl add` them all to system/packages
 #      (no --force: every dependency must resolve);
 #   4. `packagefs mount ROOT MNT --shine-through var,tmp,run,home,root`;
 #   5. `chroot MNT /usr/bin/python3 -c 'import json, sqlite3; print(42)'` and
-#      `chroot MNT /bin/bash -c 'ls /usr/bin | wc -l'`, both checked;
+#      `chroot MNT /bin/bash -c 'ls /usr/bin | wc -l'`, both checked: the
+#      count against `find` outside the chroot, and the names against
+#      debootstrap's own tree (CORPUS/root) when it is there, where only
+#      update-alternatives links (made by maintainer scripts, never run
+#      here) may be missing;
 #   6. python3 start-up (`import json, sqlite3`) in the chroot, warm and cold
 #      (a fresh mount and the page cache dropped before every run, so the
 #      daemon's own chunk cache is gone too), with hyperfine, on packagefs,
@@ -77,9 +82,9 @@ debs=$(bash bench/debian-corpus.sh "$corpus")
 hpkgs=$work/hpkg
 rm -rf "$hpkgs"
 mkdir -p "$hpkgs"
-say "pkgctl import-deb $(ls "$debs"/*.deb | wc -l) packages"
+say "pkgctl import-deb --merge-usr $(ls "$debs"/*.deb | wc -l) packages"
 t0=$(date +%s%N)
-"$pkgctl" import-deb "$debs"/*.deb -o "$hpkgs"
+"$pkgctl" import-deb --merge-usr "$debs"/*.deb -o "$hpkgs"
 t1=$(date +%s%N)
 import_ms=$(((t1 - t0) / 1000000))
 
@@ -131,6 +136,22 @@ nbin=$(chroot "$mnt" /bin/bash -c 'ls /usr/bin | wc -l')
 say "chroot $mnt /bin/bash -c 'ls /usr/bin | wc -l' -> $nbin"
 expected=$(find "$mnt/usr/bin" -mindepth 1 -maxdepth 1 | wc -l)
 [ "$nbin" = "$expected" ] || { echo "FAIL: ls in the chroot counts $nbin, find outside $expected" >&2; exit 1; }
+[ "$(readlink "$mnt/bin")" = usr/bin ] || { echo "FAIL: /bin is not a link to usr/bin (merged /usr)" >&2; exit 1; }
+chroot "$mnt" /bin/bash -c 'ls /usr/bin' | grep -qx bash || { echo "FAIL: ls /usr/bin in the chroot does not list bash" >&2; exit 1; }
+# Against debootstrap's tree: every name there but update-alternatives links.
+ref=$corpus/root/usr/bin
+if [ -d "$ref" ]; then
+    nref=$(ls "$ref" | wc -l)
+    extra=$(comm -23 <(chroot "$mnt" /bin/bash -c 'ls /usr/bin' | sort) <(ls "$ref" | sort) | tr '\n' ' ')
+    missing=$(comm -13 <(chroot "$mnt" /bin/bash -c 'ls /usr/bin' | sort) <(ls "$ref" | sort))
+    unexplained=""
+    for m in $missing; do
+        case $(readlink "$ref/$m") in /etc/alternatives/*) ;; *) unexplained="$unexplained $m" ;; esac
+    done
+    say "/usr/bin: $nbin entries here, $nref in debootstrap's tree; missing update-alternatives links: $(echo $missing)"
+    [ -z "$extra" ] || { echo "FAIL: /usr/bin has entries debootstrap's tree lacks: $extra" >&2; exit 1; }
+    [ -z "$unexplained" ] || { echo "FAIL: /usr/bin lacks entries of debootstrap's tree:$unexplained" >&2; exit 1; }
+fi
 echo "runtime data is writable: $(chroot "$mnt" /bin/sh -c 'echo ok > /var/tmp/bench-probe && cat /var/tmp/bench-probe')" >&2
 [ -f "$root/data/var/tmp/bench-probe" ] || { echo "FAIL: /var/tmp/bench-probe did not land in $root/data/var" >&2; exit 1; }
 rm -f "$root/data/var/tmp/bench-probe"
@@ -157,6 +178,9 @@ if [ ! -f "$work/.copied" ] || [ "$work/.copied" -ot "$root/system/state/active.
     touch "$work/.copied"
     "$packagefs" mount "$root" "$mnt" --shine-through var,tmp,run,home,root
 fi
+nplain=$(chroot "$plain" /bin/bash -c 'ls /usr/bin | wc -l')
+say "chroot $plain /bin/bash -c 'ls /usr/bin | wc -l' -> $nplain (packagefs: $nbin)"
+[ "$nplain" = "$nbin" ] || { echo "FAIL: /usr/bin counts $nbin on packagefs, $nplain in the plain copy" >&2; exit 1; }
 mkdir -p "$sq"
 mount -t squashfs -o loop,ro "$img" "$sq"
 for d in "$mnt" "$sq" "$plain"; do enter "$d"; done

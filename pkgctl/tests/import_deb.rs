@@ -715,3 +715,226 @@ fn broken_debs_fail_alone_and_leave_nothing_behind() {
     );
     assert_only(&out_dir, &[output_of(&good, &out_dir)]);
 }
+
+fn import_merged(debs: &[PathBuf], dir: &Path) -> Output {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+        vec![&"import-deb", &"--merge-usr", &"-o", &dir];
+    for d in debs {
+        args.push(d);
+    }
+    pkgctl(&args)
+}
+
+/// `pkgctl extract` of `hpkg` into a new directory of `tmp`, walked
+/// without `.PackageInfo` and `.DEBIAN`.
+fn extracted(hpkg: &Path, tmp: &Path) -> BTreeMap<String, Node> {
+    let dest = tmp.join(format!("x-{}", hpkg.file_name().unwrap().to_string_lossy()));
+    let out = pkgctl(&[&"extract", &hpkg, &dest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    walk(&dest, &[".PackageInfo", ".DEBIAN"]).0
+}
+
+/// `path` as `--merge-usr` places it.
+fn merged_path(path: &str) -> String {
+    let top = path.split('/').next().unwrap();
+    if ["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libo32"].contains(&top) {
+        format!("usr/{path}")
+    } else {
+        path.to_string()
+    }
+}
+
+/// A tree shipping the same things under /bin, /sbin, /lib and /usr.
+fn split_usr_tree(root: &Path) {
+    let set = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    for d in ["bin", "sbin", "lib/x86_64-linux-gnu", "usr/bin", "usr/sbin"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(root.join("bin/x"), b"#!/bin/sh\necho x\n").unwrap();
+    set(&root.join("bin/x"), 0o755);
+    std::os::unix::fs::symlink("x", root.join("bin/rx")).unwrap();
+    std::os::unix::fs::symlink("/sbin/same", root.join("bin/abs")).unwrap();
+    std::os::unix::fs::symlink("../lib/x86_64-linux-gnu/libq.so.1", root.join("bin/up")).unwrap();
+    fs::write(root.join("lib/x86_64-linux-gnu/libq.so.1.0"), b"ELF?").unwrap();
+    std::os::unix::fs::symlink("libq.so.1.0", root.join("lib/x86_64-linux-gnu/libq.so.1")).unwrap();
+    for p in ["sbin/same", "usr/sbin/same"] {
+        fs::write(root.join(p), b"same\n").unwrap();
+        set(&root.join(p), 0o755);
+    }
+    fs::write(root.join("usr/bin/y"), b"y").unwrap();
+    // The top-level directory's mode differs from usr/'s: usr/'s wins.
+    set(&root.join("bin"), 0o700);
+}
+
+#[test]
+fn merge_usr_moves_top_level_dirs_and_keeps_identical_duplicates_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deb = build_deb(tmp.path(), "split-usr", "xz", split_usr_tree);
+
+    // Without the flag the tree is what dpkg-deb -x gives.
+    let plain = tmp.path().join("plain");
+    let out = import(std::slice::from_ref(&deb), &plain);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_tree(&deb, &output_of(&deb, &plain), &mut Seen::default());
+    assert_eq!(
+        info_json(&output_of(&deb, &plain))["debian"]["merged_usr"],
+        false
+    );
+
+    let merged = tmp.path().join("merged");
+    let out = import_merged(std::slice::from_ref(&deb), &merged);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Neither usr-is-merged nor base-files in the batch: said once.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("neither usr-is-merged nor base-files")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let hpkg = output_of(&deb, &merged);
+    let doc = info_json(&hpkg);
+    assert_eq!(doc["debian"]["merged_usr"], true);
+    assert!(doc["debian"]["control_files"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("packagefs-merge-usr")));
+    let text = String::from_utf8_lossy(&pkgctl(&[&"info", &hpkg]).stdout).into_owned();
+    assert!(text.contains("merged /usr: yes"), "{text}");
+
+    // The merged tree is dpkg-deb -x's with every path moved: same kinds,
+    // modes (but directories present both ways, which take usr/'s),
+    // targets and contents; the identical duplicate is there once.
+    let theirs = tmp.path().join("dpkg");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&theirs));
+    let (want, _) = walk(&theirs, &[]);
+    let got = extracted(&hpkg, tmp.path());
+    let mut expected: BTreeMap<String, (char, u32, String)> = BTreeMap::new();
+    for (path, n) in &want {
+        let to = merged_path(path);
+        let item = (n.kind, n.mode, n.payload.clone());
+        match expected.get(&to) {
+            // usr/'s directory wins.
+            Some(_) if path.starts_with("usr/") => {
+                expected.insert(to, item);
+            }
+            Some(prev) => assert_eq!(prev.0, 'd', "{path}"),
+            None => {
+                expected.insert(to, item);
+            }
+        }
+    }
+    let got_items: BTreeMap<String, (char, u32, String)> = got
+        .iter()
+        .map(|(p, n)| (p.clone(), (n.kind, n.mode, n.payload.clone())))
+        .collect();
+    assert_eq!(got_items, expected);
+    for absent in ["bin", "sbin", "lib"] {
+        assert!(!got.contains_key(absent), "{absent}");
+    }
+    assert_eq!(got["usr/bin"].mode, 0o755);
+    assert_eq!(got["usr/bin/abs"].payload, "/sbin/same");
+    assert_eq!(
+        got["usr/bin/up"].payload,
+        "../lib/x86_64-linux-gnu/libq.so.1"
+    );
+    assert!(got.contains_key("usr/bin/x") && got.contains_key("usr/sbin/same"));
+    assert_eq!(got.keys().filter(|p| p.ends_with("/same")).count(), 1);
+}
+
+#[test]
+fn merge_usr_refuses_differing_files_at_both_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clash = build_deb(tmp.path(), "clash", "xz", |root| {
+        fs::create_dir_all(root.join("sbin")).unwrap();
+        fs::create_dir_all(root.join("usr/sbin")).unwrap();
+        fs::write(root.join("sbin/tool"), b"one").unwrap();
+        fs::write(root.join("usr/sbin/tool"), b"two").unwrap();
+    });
+    let good = build_deb(tmp.path(), "good", "xz", small_tree);
+    let out_dir = tmp.path().join("out");
+    let out = import_merged(&[clash.clone(), good.clone()], &out_dir);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&*clash.to_string_lossy()))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains("/sbin/tool and /usr/sbin/tool") && line.contains("cannot merge /usr"),
+        "{line}"
+    );
+    // The clashing .deb left nothing; the other one was imported.
+    assert_only(&out_dir, &[output_of(&good, &out_dir)]);
+    // Without the flag the same .deb imports (the tree keeps both).
+    let out = import(std::slice::from_ref(&clash), &tmp.path().join("plain"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn merge_usr_links_go_into_usr_is_merged_else_base_files() {
+    let debs = packagefs_tests::debs::require(&["usr-is-merged", "base-files", "bash"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let arch = field(&debs[2], "Architecture");
+    let mut links = vec!["bin", "lib", "sbin"];
+    if arch == "amd64" {
+        links.push("lib64");
+    }
+    links.sort();
+    let top_links = |tree: &BTreeMap<String, Node>| -> Vec<(String, String)> {
+        tree.iter()
+            .filter(|(p, n)| !p.contains('/') && n.kind == 'l')
+            .map(|(p, n)| (p.clone(), n.payload.clone()))
+            .collect()
+    };
+    let want: Vec<(String, String)> = links
+        .iter()
+        .map(|l| (l.to_string(), format!("usr/{l}")))
+        .collect();
+
+    let all = tmp.path().join("all");
+    let out = import_merged(&debs, &all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let usr_is_merged = extracted(&output_of(&debs[0], &all), tmp.path());
+    assert_eq!(top_links(&usr_is_merged), want);
+    let base_files = extracted(&output_of(&debs[1], &all), tmp.path());
+    assert_eq!(top_links(&base_files), []);
+    let bash = extracted(&output_of(&debs[2], &all), tmp.path());
+    assert_eq!(top_links(&bash), []);
+    // bash ships /bin/bash and /bin/rbash -> bash.
+    assert!(!bash.contains_key("bin"));
+    assert_eq!(bash["usr/bin/bash"].kind, 'f');
+    assert_eq!(bash["usr/bin/rbash"].payload, "bash");
+
+    // Without usr-is-merged, base-files carries them.
+    let some = tmp.path().join("some");
+    let out = import_merged(&debs[1..], &some);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base_files = extracted(&output_of(&debs[1], &some), tmp.path().join("b").as_path());
+    assert_eq!(top_links(&base_files), want);
+}

@@ -8,8 +8,9 @@
 //!   the read-only mount refuses.
 //! * `debian_minbase_root_runs_python` (opt-in, slow: set
 //!   `PACKAGEFS_DEBIAN_ROOT=1`): `bench/debian-root.sh` with `CHECK_ONLY=1`:
-//!   debootstrap, import every .deb, add them all without `--force`, mount
-//!   with shine-through, run python3 and bash from the chroot.
+//!   debootstrap, import every .deb with `--merge-usr`, add them all
+//!   without `--force`, mount with shine-through, run python3 and bash from
+//!   the chroot and check `/usr/bin` against debootstrap's tree.
 
 use std::path::Path;
 use std::process::Command;
@@ -120,7 +121,11 @@ fn busybox_from_an_imported_deb_runs_under_chroot() {
     // Runtime data is writable through the shine-through directory...
     let wrote = busybox(
         mnt,
-        &["sh", "-c", "echo from-chroot > /tmp/probe && busybox cat /tmp/probe"],
+        &[
+            "sh",
+            "-c",
+            "echo from-chroot > /tmp/probe && busybox cat /tmp/probe",
+        ],
     );
     assert_eq!(String::from_utf8_lossy(&wrote.stdout), "from-chroot\n");
     assert_eq!(

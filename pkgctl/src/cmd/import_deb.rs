@@ -1,7 +1,7 @@
 //! `pkgctl import-deb`: turn Debian packages into Haiku packages, in a
 //! batch, with a progress bar on a terminal and a summary line.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cmd::create::Encoding;
 use crate::deb::convert::{self, Loaded, Providers};
-use crate::deb::{archive, Error as DebError, ErrorKind};
+use crate::deb::{archive, usrmerge, Error as DebError, ErrorKind};
 use crate::error::{CliError, Result};
 
 /// Turn Debian binary packages (.deb) into Haiku packages (.hpkg).
@@ -84,16 +84,35 @@ use crate::error::{CliError, Result};
 ///   Recommends, Suggests, Enhances and the rest are not mapped (they stay
 ///   in .DEBIAN/control).
 ///
-/// `pkgctl info` on an imported package adds "Debian version" and
-/// "Maintainer scripts (not run)"; with --json, a key
+/// Merged /usr (--merge-usr; off by default, when the tree is exactly what
+/// `dpkg-deb -x` gives): lays the tree out as on a merged-/usr Debian
+/// system (every bookworm install). Everything under a top-level bin/,
+/// sbin/, lib/, lib32/, lib64/, libx32/, libo32/ moves to usr/<same>;
+/// directories present both ways keep usr/'s mode and time; a file or
+/// symlink present both ways is kept once if identical (type, contents or
+/// target, mode), else that .deb fails naming both paths. Symlink targets
+/// are kept (absolute ones work through the top-level links; a relative one
+/// that would land elsewhere from its new place, which bookworm's packages
+/// do not have, gets one more leading `../`). The top-level links bin ->
+/// usr/bin, sbin -> usr/sbin, lib -> usr/lib, lib64 -> usr/lib64 (amd64
+/// only, as debootstrap makes them) and a link for any other moved lib*
+/// directory a package of the batch ships go into exactly one package:
+/// usr-is-merged if it is in the batch, else base-files, else none (the
+/// summary then says the root lacks them). So import a whole root in one
+/// batch. Each package gets .DEBIAN/packagefs-merge-usr.
+///
+/// `pkgctl info` on an imported package adds "Debian version",
+/// "Maintainer scripts (not run)" and "merged /usr"; with --json, a key
 ///   "debian": {"version": "2.36-9+deb12u4",
 ///              "maintainer_scripts": ["postinst", ...],
-///              "control_files": ["control", "md5sums", ...]}
+///              "control_files": ["control", "md5sums", ...],
+///              "merged_usr": false}
 /// (null for packages without .DEBIAN/control).
 ///
 /// Example:
 ///
 ///   pkgctl import-deb /var/cache/apt/archives/*.deb -o /srv/hpkg
+///   pkgctl import-deb --merge-usr /srv/debs/*.deb -o /srv/root-hpkg
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -103,19 +122,29 @@ pub struct Args {
     /// The directory the packages are written to.
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
     pub output: PathBuf,
+    /// Lay the tree out as on a merged-/usr system (see above).
+    #[arg(long)]
+    pub merge_usr: bool,
     #[command(flatten)]
     pub encoding: Encoding,
 }
 
-/// The `.deb` read and checked; with `identity_only`, its data entries are
-/// dropped once read (the first pass only learns what it is and provides).
-fn read_deb(path: &Path, identity_only: bool) -> std::result::Result<Loaded, DebError> {
+/// The `.deb` read and checked, and the top-level directories of
+/// [`usrmerge::MERGED_DIRS`] it ships; with `identity_only`, its data
+/// entries are dropped once read (the first pass only learns what it is and
+/// provides).
+fn read_deb(
+    path: &Path,
+    identity_only: bool,
+) -> std::result::Result<(Loaded, BTreeSet<String>), DebError> {
     let file = File::open(path).map_err(|e| ErrorKind::Io(e).at(path))?;
     let mut deb = archive::read(BufReader::new(file), false).map_err(|e| e.at(path))?;
+    let shipped = usrmerge::shipped_dirs(&deb.data);
     if identity_only {
         deb.data = Vec::new();
     }
-    convert::load(deb).map_err(|e| e.at(path))
+    let loaded = convert::load(deb).map_err(|e| e.at(path))?;
+    Ok((loaded, shipped))
 }
 
 /// What the packages already in `dir` provide (unreadable files are skipped:
@@ -148,10 +177,11 @@ fn import_one(
     out: &Path,
     providers: &Providers,
     args: &Args,
+    merge_usr: Option<&[String]>,
 ) -> std::result::Result<(u64, u64), DebError> {
-    let loaded = read_deb(path, false)?;
+    let (loaded, _) = read_deb(path, false)?;
     let info = convert::package_info(&loaded, providers).map_err(|e| e.at(path))?;
-    let tree = convert::tree(loaded.deb, &info).map_err(|e| e.at(path))?;
+    let tree = convert::tree(loaded.deb, &info, merge_usr).map_err(|e| e.at(path))?;
     let stats = create_from_tree(tree, &info, out, &args.encoding.options())
         .map_err(|e| ErrorKind::Write(e).at(path))?;
     Ok((stats.files, stats.file_size))
@@ -184,10 +214,15 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let mut jobs: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut outputs: HashMap<PathBuf, PathBuf> = HashMap::new();
+    // For --merge-usr: the Debian name of each job, the batch's first
+    // architecture other than `all`, and the merged directories shipped.
+    let mut job_names: Vec<String> = Vec::new();
+    let mut batch_arch: Option<String> = None;
+    let mut shipped_dirs: BTreeSet<String> = BTreeSet::new();
     for path in &args.debs {
         bar.set_message(path.display().to_string());
         match read_deb(path, true) {
-            Ok(l) => {
+            Ok((l, shipped)) => {
                 let name = format!(
                     "{}-{}-{}.hpkg",
                     convert::haiku_name(&l.deb_name),
@@ -207,6 +242,11 @@ pub fn run(args: &Args) -> Result<()> {
                     outputs.insert(out.clone(), path.clone());
                     providers.batch.extend(l.provides);
                     jobs.push((path.clone(), out));
+                    if batch_arch.is_none() && l.deb_arch != "all" {
+                        batch_arch = Some(l.deb_arch.clone());
+                    }
+                    shipped_dirs.extend(shipped);
+                    job_names.push(l.deb_name);
                 }
             }
             Err(e) => report(&e),
@@ -214,6 +254,21 @@ pub fn run(args: &Args) -> Result<()> {
         bar.inc(1);
     }
     bar.set_length(args.debs.len() as u64 + jobs.len() as u64);
+
+    // --merge-usr: which job carries the top-level links (module comment
+    // of `deb::usrmerge`).
+    let links = usrmerge::links(batch_arch.as_deref(), &shipped_dirs);
+    let holder: Option<usize> = usrmerge::LINK_HOLDERS
+        .iter()
+        .find_map(|h| job_names.iter().position(|n| n == h));
+    let no_links: &[String] = &[];
+    let merge_usr = |i: usize| -> Option<&[String]> {
+        args.merge_usr.then_some(if Some(i) == holder {
+            links.as_slice()
+        } else {
+            no_links
+        })
+    };
 
     // Pass 2: convert and write, one package per worker thread at a time.
     let totals = Mutex::new(Totals::default());
@@ -224,23 +279,25 @@ pub fn run(args: &Args) -> Result<()> {
         .min(jobs.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| {
-                while let Some((path, out)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    bar.set_message(path.display().to_string());
-                    match import_one(path, out, &providers, args) {
-                        Ok((files, size)) => {
-                            let deb_size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                            if let Ok(mut t) = totals.lock() {
-                                t.imported += 1;
-                                t.files += files;
-                                t.deb_bytes += deb_size;
-                                t.hpkg_bytes += size;
-                            }
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((path, out)) = jobs.get(i) else {
+                    break;
+                };
+                bar.set_message(path.display().to_string());
+                match import_one(path, out, &providers, args, merge_usr(i)) {
+                    Ok((files, size)) => {
+                        let deb_size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                        if let Ok(mut t) = totals.lock() {
+                            t.imported += 1;
+                            t.files += files;
+                            t.deb_bytes += deb_size;
+                            t.hpkg_bytes += size;
                         }
-                        Err(e) => report(&e),
                     }
-                    bar.inc(1);
+                    Err(e) => report(&e),
                 }
+                bar.inc(1);
             });
         }
     });
@@ -257,6 +314,24 @@ pub fn run(args: &Args) -> Result<()> {
         start.elapsed().as_secs_f64(),
         failed
     );
+    if args.merge_usr {
+        match holder.and_then(|i| job_names.get(i)) {
+            Some(name) => eprintln!(
+                "merged /usr: top-level links {} in {}",
+                links
+                    .iter()
+                    .map(|l| format!("{l} -> usr/{l}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                convert::haiku_name(name)
+            ),
+            None => eprintln!(
+                "pkgctl: warning: merged /usr without the top-level links: neither {} is in \
+                 the batch, so a root of these packages lacks /bin -> usr/bin and the others",
+                usrmerge::LINK_HOLDERS.join(" nor ")
+            ),
+        }
+    }
     if failed > 0 {
         return Err(CliError::ImportFailed {
             failed,

@@ -20,7 +20,8 @@ use crate::output::Out;
 /// (format version, compression, heap sizes, entry count). Attributes a
 /// package does not have are left out. Packages made by `pkgctl import-deb`
 /// also show their Debian version, the maintainer scripts they carry (not
-/// run) and the files of their .DEBIAN/ directory.
+/// run), the files of their .DEBIAN/ directory and whether they were
+/// imported with --merge-usr ("merged /usr: yes").
 ///
 /// With --json, prints one JSON object (stable; new keys may be added):
 ///
@@ -65,7 +66,8 @@ use crate::output::Out;
 ///     "debian": null, or for packages made by `pkgctl import-deb`:
 ///       {"version": "1:4.13+dfsg1-1+deb12u2",   Debian's Version field
 ///        "maintainer_scripts": ["preinst", "postinst", ..],   never run
-///        "control_files": ["control", "md5sums", ..]}   in .DEBIAN/
+///        "control_files": ["control", "md5sums", ..],   in .DEBIAN/
+///        "merged_usr": false}          imported with --merge-usr
 ///   }
 ///
 /// A VERSION is an object as under "info.version"; empty parts are "" and
@@ -149,6 +151,10 @@ pub fn run(args: &Args) -> Result<()> {
                     out.line(format_args!(
                         "	control files: {}",
                         d.control_files.join(" ")
+                    ))?;
+                    out.line(format_args!(
+                        "	merged /usr: {}",
+                        if d.merged_usr { "yes" } else { "no" }
                     ))?;
                 }
             }

@@ -9,6 +9,7 @@ use hpkg_format::{
 use super::archive::{DataEntry, Deb};
 use super::control::{self, Control};
 use super::relations::{self, Relation};
+use super::usrmerge;
 use super::version::DebVersion;
 use super::ErrorKind;
 
@@ -290,11 +291,24 @@ pub fn package_info(l: &Loaded, providers: &Providers) -> Result<PackageInfo, Er
 
 /// The package tree: the data member, `.DEBIAN/` and `.PackageInfo`.
 /// Consumes the `.deb`'s contents (they move into the tree).
-pub fn tree(deb: Deb, info: &PackageInfo) -> Result<TreeBuilder, ErrorKind> {
+///
+/// With `merge_usr` (`--merge-usr`), the data is moved by
+/// [`usrmerge::merge`], `.DEBIAN/`[`usrmerge::MARKER`] is added, and the
+/// given top-level links (`bin` → `usr/bin` …; empty but for the one
+/// package that carries them) are added.
+pub fn tree(
+    deb: Deb,
+    info: &PackageInfo,
+    merge_usr: Option<&[String]>,
+) -> Result<TreeBuilder, ErrorKind> {
     let mut t = TreeBuilder::new();
     let ts = Timestamp::from_secs;
     let mut newest = 0;
-    for e in deb.data {
+    let data = match merge_usr {
+        Some(_) => usrmerge::merge(deb.data)?.data,
+        None => deb.data,
+    };
+    for e in data {
         match e {
             DataEntry::Dir { path, mode, mtime } => t.add_dir(&path, mode, ts(mtime))?,
             DataEntry::File {
@@ -315,6 +329,23 @@ pub fn tree(deb: Deb, info: &PackageInfo) -> Result<TreeBuilder, ErrorKind> {
         newest = newest.max(f.mtime);
         let path = format!("{DEBIAN_DIR}/{}", f.name);
         t.add_file(path.as_bytes(), f.mode, ts(f.mtime), f.data)?;
+    }
+    if let Some(links) = merge_usr {
+        let mut marker = format!(
+            "Imported by pkgctl import-deb --merge-usr: /{{{}}} moved to /usr.\n",
+            usrmerge::MERGED_DIRS.join(",")
+        );
+        for l in links {
+            marker.push_str(&format!("Top-level link: {l} -> usr/{l}\n"));
+            t.add_symlink(
+                l.as_bytes(),
+                0o777,
+                ts(newest),
+                format!("usr/{l}").as_bytes(),
+            )?;
+        }
+        let path = format!("{DEBIAN_DIR}/{}", usrmerge::MARKER);
+        t.add_file(path.as_bytes(), 0o644, ts(newest), marker.into_bytes())?;
     }
     t.add_dir(DEBIAN_DIR.as_bytes(), 0o755, ts(newest))?;
     t.add_file(

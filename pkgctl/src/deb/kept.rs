@@ -1,12 +1,13 @@
 //! What an imported package keeps of its `.deb`, read back from the package:
 //! the Debian version (from `.DEBIAN/control`) and the maintainer scripts it
-//! carries, for `pkgctl info`.
+//! carries and whether it was imported with `--merge-usr`, for `pkgctl info`.
 
 use hpkg_format::{EntryKind, NoCache, Package};
 use serde::Serialize;
 
 use super::control::Control;
 use super::convert::{DEBIAN_DIR, MAINTAINER_SCRIPTS};
+use super::usrmerge;
 
 /// The Debian facts of an imported package (`--json` key `debian`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -18,6 +19,9 @@ pub struct DebianFacts {
     pub maintainer_scripts: Vec<String>,
     /// Every file of `.DEBIAN/`, sorted.
     pub control_files: Vec<String>,
+    /// Whether it was imported with `--merge-usr` (`.DEBIAN/` holds
+    /// [`usrmerge::MARKER`]).
+    pub merged_usr: bool,
 }
 
 /// The facts of `pkg`, or `None` when it has no readable `.DEBIAN/control`
@@ -45,7 +49,9 @@ pub fn of(pkg: &Package) -> Option<DebianFacts> {
         .filter(|s| control_files.iter().any(|f| f == *s))
         .map(|s| s.to_string())
         .collect();
+    let merged_usr = control_files.iter().any(|f| f == usrmerge::MARKER);
     Some(DebianFacts {
+        merged_usr,
         version,
         maintainer_scripts,
         control_files,

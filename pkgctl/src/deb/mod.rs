@@ -63,12 +63,19 @@
 //! - `Replaces` → replaces (names only: Haiku's replaces has no version).
 //! - `Recommends`, `Suggests`, `Enhances`, `Essential`, `Priority`,
 //!   `Section`, `Source` … are not mapped; they stay in `.DEBIAN/control`.
+//!
+//! # Merged /usr
+//!
+//! By default the data tree is exactly what `dpkg-deb -x` gives. With
+//! `--merge-usr` it is laid out as on a merged-/usr system: see
+//! [`usrmerge`].
 
 pub mod archive;
 pub mod control;
 pub mod convert;
 pub mod kept;
 pub mod relations;
+pub mod usrmerge;
 pub mod version;
 
 use std::fmt;
@@ -154,6 +161,15 @@ pub enum ErrorKind {
     /// Writing the package failed.
     #[error("{0}")]
     Write(hpkg_format::Error),
+    /// With `--merge-usr`: a path shipped both under a top-level merged
+    /// directory and under `usr/`, not identical.
+    #[error("{path} and {usr_path} are both in the package and differ; cannot merge /usr")]
+    UsrMergeClash {
+        /// The path under the top-level directory (`/bin/x`).
+        path: String,
+        /// The path under `usr/` (`/usr/bin/x`).
+        usr_path: String,
+    },
     /// Two `.deb`s of the batch would write the same file.
     #[error("would write {output}, as {other} does; not importing both")]
     OutputClash {
