@@ -27,7 +27,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fuser::{Filesystem, Session};
+use fuser::{Filesystem, Session, SessionUnmounter};
 
 /// Why the daemon could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +212,7 @@ pub fn serve<FS: Filesystem>(
                     tracing::error!("{e}; {} stays mounted", at.display());
                     continue;
                 }
-                match unmounter.unmount() {
+                match unmount_own(&at, &mut unmounter) {
                     Ok(()) => break,
                     Err(e) => tracing::error!("unmount failed: {e}"),
                 }
@@ -230,7 +230,7 @@ pub fn serve<FS: Filesystem>(
                 if let Err(u) = crate::shine::unmount_below(&at) {
                     tracing::error!("{u}");
                 }
-                if let Err(u) = setup_unmounter.unmount() {
+                if let Err(u) = unmount_own(&at, &mut setup_unmounter) {
                     tracing::error!("unmounting {}: {u}", at.display());
                 }
                 *failed
@@ -250,6 +250,17 @@ pub fn serve<FS: Filesystem>(
     match failure {
         Some(e) => Err(DaemonError::Failed(e)),
         None => result,
+    }
+}
+
+/// Unmount the file system this daemon serves at `mountpoint`: with
+/// `umount(2)` when we mounted it ourselves (as root, see [`crate::kmount`]),
+/// else through fuser's mount (`fusermount3 -u`).
+fn unmount_own(mountpoint: &Path, fuser_mount: &mut SessionUnmounter) -> io::Result<()> {
+    if crate::kmount::can_mount() {
+        crate::kmount::unmount(mountpoint)
+    } else {
+        fuser_mount.unmount()
     }
 }
 

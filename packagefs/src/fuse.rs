@@ -29,6 +29,7 @@ use fuser::{
 use hpkg_format::EntryKind;
 
 use crate::fs::{Attr, FsError, PackageFs};
+use crate::kmount;
 use crate::live::Trees;
 
 /// How long the kernel may cache entries and attributes: one day.
@@ -115,17 +116,30 @@ pub fn mount_trees(
     };
     fuse_config.n_threads = Some(config.threads.max(1));
     fuse_config.clone_fd = true;
-    Session::new(
-        FuseFs {
-            trees,
-            ttl: config.ttl,
-            pin_open_files: config.pin_open_files,
-            no_open: false,
-            no_opendir: false,
-        },
+    let fs = FuseFs {
+        trees,
+        ttl: config.ttl,
+        pin_open_files: config.pin_open_files,
+        no_open: false,
+        no_opendir: false,
+    };
+    if !kmount::can_mount() {
+        return Session::new(fs, mountpoint, &fuse_config);
+    }
+    // As root: mount(2) ourselves, so that nothing unmounts the mount point
+    // by path behind our back (see `kmount`).
+    let acl = fuse_config.acl;
+    let allow_other = config.allow_other || config.allow_root;
+    let device = kmount::mount_fuse(
         mountpoint,
-        &fuse_config,
-    )
+        &config.fsname,
+        "packagefs",
+        &fuse_config.mount_options,
+        allow_other,
+    )?;
+    Session::from_fd(fs, device, acl, fuse_config).inspect_err(|_| {
+        let _ = kmount::unmount(mountpoint);
+    })
 }
 
 /// The `fuser` face of a [`PackageFs`].

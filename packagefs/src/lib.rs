@@ -36,6 +36,7 @@ pub mod cli_docs;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;
+pub mod kmount;
 pub mod live;
 pub mod options;
 pub mod package;

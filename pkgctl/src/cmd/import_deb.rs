@@ -34,21 +34,21 @@ use crate::error::{CliError, Result};
 /// symlinks, modification times in seconds; hard links become separate
 /// files with the same content, mode and time; device nodes and FIFOs are refused; `..` and absolute paths are
 /// refused). The control member's files (control, md5sums, conffiles,
-/// preinst, postinst, prerm, postrm, config, triggers, shlibs, symbols …)
+/// preinst, postinst, prerm, postrm, config, triggers, shlibs, symbols ...)
 /// go into a top-level .DEBIAN/ directory with their modes; maintainer
 /// scripts are never run. A generated .PackageInfo goes at the top. The
 /// mount hides .DEBIAN and .PackageInfo; `pkgctl extract` writes them.
 ///
 /// Metadata:
-///   Package       name, `-` → `_` (one-to-one: Debian names have no `_`)
+///   Package       name, `-` -> `_` (one-to-one: Debian names have no `_`)
 ///   Version       version, mapped so that Haiku's order is dpkg's order:
 ///                 major = epoch; micro = enc(upstream) enc(revision);
 ///                 minor = micro's leading number (0 if it starts with `..`,
 ///                 `_` if with a letter); revision 1. enc writes each
 ///                 (non-digits, digits) pair as the non-digits then the
 ///                 number (0 if none) and ends with `._`; non-digits:
-///                 `~`→`..`, A-Z→`_a`-`_z`, a-y as is, z→`za`, +→`zb`,
-///                 -→`zc`, .→`zd`, :→`ze`. Examples:
+///                 `~`->`..`, A-Z->`_a`-`_z`, a-y as is, `z`->`za`,
+///                 `+`->`zb`, `-`->`zc`, `.`->`zd`, `:`->`ze`. Examples:
 ///                   2.36-9+deb12u4     0.2.2zd36._9zbdeb12u4._-1
 ///                   1:2.0              1.2.2zd0._0._-1
 ///                   1.0~rc1-1          0.1.1zd0..rc1._1._-1
@@ -56,19 +56,19 @@ use crate::error::{CliError, Result};
 ///                   0.9.8~git20200101  0.0.0zd9zd8..git20200101._0._-1
 ///                 The Debian version is kept in .DEBIAN/control and shown
 ///                 by `pkgctl info` as "Debian version".
-///   Architecture  amd64→x86_64, i386→x86, arm64→arm64, armhf/armel→arm,
-///                 riscv64→riscv64, all→any; others are an error
-///   Description   first line → summary; the rest → description (` .` is a
+///   Architecture  amd64->x86_64, i386->x86, arm64->arm64, armhf/armel->arm,
+///                 riscv64->riscv64, all->any; others are an error
+///   Description   first line -> summary; the rest -> description (` .` is a
 ///                 blank line, one-space lines are joined into paragraphs,
-///                 deeper-indented lines kept); no extended part → summary
+///                 deeper-indented lines kept); no extended part -> summary
 ///   Maintainer    packager ("unknown" if absent)
 ///   Origin        vendor (default "Debian")
 ///   Homepage      urls
 ///   (copyright)   copyrights: "see /usr/share/doc/<package>/copyright";
 ///                 licenses: the License: short names of that file if it is
-///                 machine-readable (DEP-5), else the same "see …" line
+///                 machine-readable (DEP-5), else the same "see ..." line
 ///   Depends, Pre-Depends
-///                 requires; << → <, <=, = → ==, >=, >> → > (obsolete < and
+///                 requires; << -> <, <=, = -> ==, >=, >> -> > (obsolete < and
 ///                 > as <= and >=); :any/:native/:arch qualifiers dropped;
 ///                 an alternative whose [arch list] excludes the package's
 ///                 architecture is dropped; <build profiles> ignored.
