@@ -79,6 +79,11 @@ impl Default for MountConfig {
 /// completed the FUSE handshake: the mount is ready. Run the returned
 /// session (`Session::run`, or `Session::spawn` for a background thread) to
 /// serve requests.
+///
+/// As root the file system is mounted with `mount(2)` (see
+/// [`crate::kmount`]) and the session never unmounts it: it serves until
+/// someone unmounts the mount point ([`crate::kmount::unmount`], `umount`).
+/// Otherwise it is fuser's mount, which unmounts when the session ends.
 pub fn mount(
     fs: Arc<PackageFs>,
     mountpoint: &Path,

@@ -138,21 +138,36 @@ fn output_of(deb: &Path, dir: &Path) -> PathBuf {
     ))
 }
 
-fn import(debs: &[PathBuf], dir: &Path) -> Output {
-    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"import-deb", &"-o", &dir];
+/// `pkgctl import-deb FLAGS -o DIR DEBS...`.
+fn import_with(flags: &[&str], debs: &[PathBuf], dir: &Path) -> Output {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"import-deb"];
+    for f in flags {
+        args.push(f);
+    }
+    args.push(&"-o");
+    args.push(&dir);
     for d in debs {
         args.push(d);
     }
     pkgctl(&args)
 }
 
-fn info_json(hpkg: &Path) -> Value {
-    let out = pkgctl(&[&"info", &"--json", &hpkg]);
+fn import(debs: &[PathBuf], dir: &Path) -> Output {
+    import_with(&[], debs, dir)
+}
+
+/// `out`, after checking that its command succeeded.
+fn ok(out: Output) -> Output {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+fn info_json(hpkg: &Path) -> Value {
+    let out = ok(pkgctl(&[&"info", &"--json", &hpkg]));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -176,12 +191,7 @@ fn dpkg_cmp(a: &str, op: &str, b: &str) -> bool {
 fn metadata_matches_dpkg_deb() {
     let debs = packagefs_tests::debs::require(&PACKAGES);
     let tmp = tempfile::tempdir().unwrap();
-    let out = import(&debs, tmp.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ok(import(&debs, tmp.path()));
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(
         summary.contains(&format!("imported {} packages", debs.len()))
@@ -428,12 +438,7 @@ struct Seen {
 fn assert_same_tree(deb: &Path, hpkg: &Path, seen: &mut Seen) {
     let tmp = tempfile::tempdir().unwrap();
     let (ours, theirs) = (tmp.path().join("hpkg"), tmp.path().join("deb"));
-    let out = pkgctl(&[&"extract", &hpkg, &ours]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(pkgctl(&[&"extract", &hpkg, &ours]));
     run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&theirs));
     // dpkg-deb -x does not restore the times of directories (nor does GNU
     // tar, whose delayed symlinks touch them): take those from the headers
@@ -487,12 +492,7 @@ fn assert_same_tree(deb: &Path, hpkg: &Path, seen: &mut Seen) {
 fn extracted_trees_match_dpkg_deb_x() {
     let debs = packagefs_tests::debs::require(&PACKAGES);
     let tmp = tempfile::tempdir().unwrap();
-    let out = import(&debs, tmp.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import(&debs, tmp.path()));
     let mut seen = Seen::default();
     for deb in &debs {
         assert_same_tree(deb, &output_of(deb, tmp.path()), &mut seen);
@@ -561,12 +561,7 @@ fn zstd_gzip_and_uncompressed_members_and_hand_built_packages() {
         ));
     }
     let out_dir = tmp.path().join("out");
-    let out = import(&debs, &out_dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import(&debs, &out_dir));
     let mut seen = Seen::default();
     for (deb, member) in debs
         .iter()
@@ -619,22 +614,12 @@ fn zstd_gzip_and_uncompressed_members_and_hand_built_packages() {
     let provider = build_deb(tmp.path(), "libc6.1", "xz", |_| {});
     let user = build_deb(tmp.path(), "user", "xz", |_| {});
     let dir2 = tmp.path().join("out2");
-    let out = import(&[provider, user.clone()], &dir2);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import(&[provider, user.clone()], &dir2));
     let doc = info_json(&output_of(&user, &dir2));
     assert_eq!(doc["info"]["requires"][0]["name"], "libc6.1");
     // ... and, in a later batch, what the output directory already has.
     let user2 = build_deb(tmp.path(), "user2", "xz", |_| {});
-    let out = import(std::slice::from_ref(&user2), &dir2);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import(std::slice::from_ref(&user2), &dir2));
     let doc = info_json(&output_of(&user2, &dir2));
     assert_eq!(doc["info"]["requires"][0]["name"], "libc6.1");
 }
@@ -717,24 +702,14 @@ fn broken_debs_fail_alone_and_leave_nothing_behind() {
 }
 
 fn import_merged(debs: &[PathBuf], dir: &Path) -> Output {
-    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
-        vec![&"import-deb", &"--merge-usr", &"-o", &dir];
-    for d in debs {
-        args.push(d);
-    }
-    pkgctl(&args)
+    import_with(&["--merge-usr"], debs, dir)
 }
 
 /// `pkgctl extract` of `hpkg` into a new directory of `tmp`, walked
 /// without `.PackageInfo` and `.DEBIAN`.
 fn extracted(hpkg: &Path, tmp: &Path) -> BTreeMap<String, Node> {
     let dest = tmp.join(format!("x-{}", hpkg.file_name().unwrap().to_string_lossy()));
-    let out = pkgctl(&[&"extract", &hpkg, &dest]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(pkgctl(&[&"extract", &hpkg, &dest]));
     walk(&dest, &[".PackageInfo", ".DEBIAN"]).0
 }
 
@@ -777,12 +752,7 @@ fn merge_usr_moves_top_level_dirs_and_keeps_identical_duplicates_once() {
 
     // Without the flag the tree is what dpkg-deb -x gives.
     let plain = tmp.path().join("plain");
-    let out = import(std::slice::from_ref(&deb), &plain);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import(std::slice::from_ref(&deb), &plain));
     assert_same_tree(&deb, &output_of(&deb, &plain), &mut Seen::default());
     assert_eq!(
         info_json(&output_of(&deb, &plain))["debian"]["merged_usr"],
@@ -790,12 +760,7 @@ fn merge_usr_moves_top_level_dirs_and_keeps_identical_duplicates_once() {
     );
 
     let merged = tmp.path().join("merged");
-    let out = import_merged(std::slice::from_ref(&deb), &merged);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ok(import_merged(std::slice::from_ref(&deb), &merged));
     // Neither usr-is-merged nor base-files in the batch: said once.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -880,12 +845,10 @@ fn merge_usr_refuses_differing_files_at_both_paths() {
     // The clashing .deb left nothing; the other one was imported.
     assert_only(&out_dir, &[output_of(&good, &out_dir)]);
     // Without the flag the same .deb imports (the tree keeps both).
-    let out = import(std::slice::from_ref(&clash), &tmp.path().join("plain"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import(
+        std::slice::from_ref(&clash),
+        &tmp.path().join("plain"),
+    ));
 }
 
 #[test]
@@ -910,12 +873,7 @@ fn merge_usr_links_go_into_usr_is_merged_else_base_files() {
         .collect();
 
     let all = tmp.path().join("all");
-    let out = import_merged(&debs, &all);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import_merged(&debs, &all));
     let usr_is_merged = extracted(&output_of(&debs[0], &all), tmp.path());
     assert_eq!(top_links(&usr_is_merged), want);
     let base_files = extracted(&output_of(&debs[1], &all), tmp.path());
@@ -929,12 +887,7 @@ fn merge_usr_links_go_into_usr_is_merged_else_base_files() {
 
     // Without usr-is-merged, base-files carries them.
     let some = tmp.path().join("some");
-    let out = import_merged(&debs[1..], &some);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(import_merged(&debs[1..], &some));
     let base_files = extracted(&output_of(&debs[1], &some), tmp.path().join("b").as_path());
     assert_eq!(top_links(&base_files), want);
 }

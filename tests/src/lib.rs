@@ -35,7 +35,8 @@ pub use listing::{
     sha256_hex, EntryInfo, ListOptions, Listing, ListingError, PACKAGE_XATTR,
 };
 pub use mount::{
-    fuse_available, is_mounted, mounts_below, wait_for_mount, wait_for_unmount, MountGuard,
+    fuse_available, is_mounted, mounts_below, wait_for, wait_for_mount, wait_for_unmount,
+    MountGuard,
 };
 pub use packagefs::{
     golden_mount_listing, golden_package, golden_packages, package_info_text, package_label,

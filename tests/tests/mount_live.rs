@@ -9,9 +9,8 @@ mod state_common;
 
 use std::io::Read;
 
-use packagefs_tests::PackagefsMount;
-use state::Root;
-use state_common::{content, expected, files, wait_for, Scratch};
+use packagefs_tests::{wait_for, PackagefsMount};
+use state_common::{content, expected, files, Scratch};
 
 /// Seconds to wait for a change to show.
 const PATIENCE: u64 = 10;
@@ -19,14 +18,7 @@ const PATIENCE: u64 = 10;
 #[test]
 fn the_mount_follows_the_root() {
     let s = Scratch::new();
-    let root_dir = s.root();
-    std::fs::create_dir_all(root_dir.join("system/packages")).unwrap();
-    std::fs::copy(
-        s.package("alpha", &[]),
-        root_dir.join("system/packages/alpha-1.0-1-any.hpkg"),
-    )
-    .unwrap();
-    let root = Root::init(&root_dir).unwrap();
+    let (root_dir, root) = s.root_with(&["alpha"]);
     let m = PackagefsMount::new(&[&root_dir], &["-v"]);
     assert_eq!(files(m.path()), expected(&["alpha"]));
 
@@ -129,14 +121,7 @@ fn the_mount_follows_the_root() {
 #[test]
 fn reads_go_on_while_trees_are_swapped() {
     let s = Scratch::new();
-    let root_dir = s.root();
-    std::fs::create_dir_all(root_dir.join("system/packages")).unwrap();
-    std::fs::copy(
-        s.package("alpha", &[]),
-        root_dir.join("system/packages/alpha-1.0-1-any.hpkg"),
-    )
-    .unwrap();
-    let _root = Root::init(&root_dir).unwrap();
+    let (root_dir, _root) = s.root_with(&["alpha"]);
     let m = PackagefsMount::new(&[&root_dir], &["-v"]);
     let beta = s.package("beta", &[]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -44,14 +44,7 @@ fn mount_log(root: &Path, args: &[&str], rust_log: Option<&str>) -> String {
 #[test]
 fn activations_and_refusals_are_logged_with_the_package_name() {
     let s = Scratch::new();
-    let root_dir = s.root();
-    std::fs::create_dir_all(root_dir.join("system/packages")).unwrap();
-    std::fs::copy(
-        s.package("alpha", &[]),
-        root_dir.join("system/packages/alpha-1.0-1-any.hpkg"),
-    )
-    .unwrap();
-    let root = state::Root::init(&root_dir).unwrap();
+    let (root_dir, root) = s.root_with(&["alpha"]);
     let delta = s.package("delta", &["nosuchthing >= 1"]);
     root.add(&[&delta], Layer::User, true, "add delta anyway")
         .unwrap();

@@ -11,10 +11,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use packagefs_tests::{bin_path, is_mounted, mounts_below, MountGuard, PackagefsMount};
-use shine_common::{
-    binds, foreground, kill, sorted, wait_exit, wait_for, Daemon, ShineRoot, STATUS,
-};
+use packagefs_tests::{bin_path, is_mounted, mounts_below, wait_for, MountGuard, PackagefsMount};
+use shine_common::{binds, foreground, kill, sorted, wait_exit, Daemon, ShineRoot, STATUS};
 
 const ALL: &str = "var,tmp,run,home,root";
 

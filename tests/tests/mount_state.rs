@@ -13,14 +13,7 @@ use state_common::{expected, files, Scratch};
 
 /// Generation 1: alpha (system); 2: + beta (system); 3: + gamma (user).
 fn three_generations(s: &Scratch) -> Root {
-    let root_dir = s.root();
-    std::fs::create_dir_all(root_dir.join("system/packages")).unwrap();
-    std::fs::copy(
-        s.package("alpha", &[]),
-        root_dir.join("system/packages/alpha-1.0-1-any.hpkg"),
-    )
-    .unwrap();
-    let root = Root::init(&root_dir).unwrap();
+    let (_, root) = s.root_with(&["alpha"]);
     assert_eq!(root.current().unwrap().generation.number, 1);
     root.add(&[s.package("beta", &[])], Layer::System, false, "add beta")
         .unwrap();

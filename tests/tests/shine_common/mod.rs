@@ -112,20 +112,6 @@ pub fn foreground(root: &Path, mountpoint: &Path, log: &Path, args: &[&str]) -> 
         .unwrap()
 }
 
-/// Poll `cond` every 50 ms for up to `secs` seconds.
-pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Send `signal` to process `pid`.
 pub fn kill(pid: u32, signal: &str) {
     let ok = Command::new("kill")

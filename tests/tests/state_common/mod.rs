@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use hpkg_format::writer::{create_from_dir, WriteOptions};
 
@@ -63,6 +62,22 @@ impl Scratch {
         self.dir.path().join("root")
     }
 
+    /// A package root with state whose system layer holds the packages
+    /// `names` (built here, in that order); its path and its `state::Root`.
+    pub fn root_with(&self, names: &[&str]) -> (PathBuf, state::Root) {
+        let root_dir = self.root();
+        std::fs::create_dir_all(root_dir.join("system/packages")).unwrap();
+        for name in names {
+            std::fs::copy(
+                self.package(name, &[]),
+                root_dir.join(format!("system/packages/{name}-1.0-1-any.hpkg")),
+            )
+            .unwrap();
+        }
+        let root = state::Root::init(&root_dir).unwrap();
+        (root_dir, root)
+    }
+
     /// Build package `name` outside the root and return its path.
     pub fn package(&self, name: &str, requires: &[&str]) -> PathBuf {
         let p = self
@@ -101,18 +116,4 @@ pub fn expected(names: &[&str]) -> BTreeMap<String, Vec<u8>> {
         .iter()
         .map(|n| (format!("data/{n}.txt"), content(n)))
         .collect()
-}
-
-/// Poll `cond` every 50 ms for up to `secs` seconds.
-pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
