@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use packagefs::source::MountSpec;
+use packagefs::plan::{self, GenerationChoice, MountSpec, Request};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut strings = 0usize;
     for _ in 0..runs.max(1) {
         let start = Instant::now();
-        let tree = packagefs::load_tree(&spec)?;
+        let tree = plan::plan(&Request::new(&spec, GenerationChoice::Current), None)?.tree;
         times.push(start.elapsed().as_secs_f64() * 1e3);
         memory = Some(tree.memory());
         // The bytes of the section buffers an index cannot do without.
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     times.sort_by(f64::total_cmp);
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    println!("load_tree: median {median:.1} ms over {} runs", times.len());
+    println!("plan: median {median:.1} ms over {} runs", times.len());
     if let Some(m) = memory {
         println!("{m}");
         println!(

@@ -1,7 +1,9 @@
-//! The file-system operations over the union tree, free of FUSE types:
-//! lookup, attributes, directory listing, reading files and symlinks,
-//! extended attributes, statfs, and the read-only refusals. The FUSE adapter
-//! ([`crate::fuse`]) only translates calls and replies.
+//! The file-system operations over one [`Snapshot`] (a union tree with its
+//! inode numbers), free of FUSE types: lookup, attributes, directory
+//! listing, reading files and symlinks, extended attributes, statfs, the
+//! read-only refusals, and the kernel's lookup counts. The FUSE adapter
+//! ([`crate::fuse`]) only translates calls and replies; [`crate::volume`]
+//! chooses the snapshot that serves a request.
 //!
 //! Extended attributes: each Haiku file attribute of a file or directory is
 //! `user.<name>`; `user.packagefs.package` names the providing package as
@@ -13,16 +15,17 @@
 //! with `E2BIG`. The root directory has no attributes.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use hpkg_format::heap::CHUNK_SIZE;
 use hpkg_format::{ChunkKey, Data, EntryKind, NoCache};
+use state::plan::{MountedPackage, NodeRef, Tree};
 
 use crate::cache::{Claim, ShardedChunkCache};
-use crate::package::MountedPackage;
+use crate::inodes::Numbering;
 use crate::prefetch::Prefetcher;
-use crate::tree::{NodeRef, Tree};
 
 /// Linux's limit for one extended attribute value.
 pub const XATTR_SIZE_MAX: u64 = 65536;
@@ -67,6 +70,10 @@ pub enum FsError {
     /// The package data could not be read (logged with the package name).
     #[error("I/O error")]
     Io,
+    /// An inode number this snapshot does not have (a node of a replaced
+    /// tree, or one the kernel was told to forget).
+    #[error("stale file handle")]
+    Stale,
 }
 
 impl FsError {
@@ -81,6 +88,7 @@ impl FsError {
             FsError::NoData => libc::ENODATA,
             FsError::TooBig => libc::E2BIG,
             FsError::Io => libc::EIO,
+            FsError::Stale => libc::ESTALE,
         }
     }
 }
@@ -159,36 +167,68 @@ impl Default for FsConfig {
     }
 }
 
-/// The mounted file system.
+/// One union tree as the kernel sees it: its nodes with their inode
+/// numbers and the kernel's lookup count of each, sharing the mount's chunk
+/// cache and read-ahead workers with the snapshots before and after it.
 #[derive(Debug)]
-pub struct PackageFs {
+pub struct Snapshot {
     tree: Arc<Tree>,
+    numbering: Numbering,
+    /// Per node: how many times the kernel was given its inode number by a
+    /// lookup or a readdirplus entry, less what it forgot.
+    lookups: Box<[AtomicU32]>,
+    /// The generation the tree shows (`None`: no state).
+    generation: Option<u64>,
     cache: Arc<ShardedChunkCache>,
     prefetcher: Option<Arc<Prefetcher>>,
 }
 
-impl PackageFs {
-    /// Serve `tree`.
-    pub fn new(tree: Tree, config: &FsConfig) -> std::io::Result<PackageFs> {
+impl Snapshot {
+    /// The first snapshot of a mount, of `tree` (showing `generation`).
+    pub fn new(
+        tree: Tree,
+        generation: Option<u64>,
+        config: &FsConfig,
+    ) -> std::io::Result<Snapshot> {
         let cache = Arc::new(ShardedChunkCache::new(config.cache_size));
         let prefetcher = match config.prefetch_threads {
             0 => None,
             n => Some(Arc::new(Prefetcher::start(cache.clone(), n)?)),
         };
-        Ok(PackageFs {
-            tree: Arc::new(tree),
-            cache,
-            prefetcher,
-        })
+        let numbering = Numbering::first(&tree);
+        Ok(Snapshot::with_parts(
+            tree, numbering, generation, cache, prefetcher,
+        ))
     }
 
-    /// Serve `tree` with the chunk cache and read-ahead workers of `other`
-    /// (a live mount swapping trees).
-    pub fn sharing(tree: Tree, other: &PackageFs) -> PackageFs {
-        PackageFs {
+    /// The snapshot that follows this one: `tree` numbered `numbering`
+    /// (see [`crate::inodes::carry`]), sharing this one's chunk cache and
+    /// read-ahead workers. Lookup counts start at zero.
+    pub fn successor(&self, tree: Tree, numbering: Numbering, generation: Option<u64>) -> Snapshot {
+        Snapshot::with_parts(
+            tree,
+            numbering,
+            generation,
+            self.cache.clone(),
+            self.prefetcher.clone(),
+        )
+    }
+
+    fn with_parts(
+        tree: Tree,
+        numbering: Numbering,
+        generation: Option<u64>,
+        cache: Arc<ShardedChunkCache>,
+        prefetcher: Option<Arc<Prefetcher>>,
+    ) -> Snapshot {
+        let lookups = (0..tree.len()).map(|_| AtomicU32::new(0)).collect();
+        Snapshot {
             tree: Arc::new(tree),
-            cache: other.cache.clone(),
-            prefetcher: other.prefetcher.clone(),
+            numbering,
+            lookups,
+            generation,
+            cache,
+            prefetcher,
         }
     }
 
@@ -197,13 +237,83 @@ impl PackageFs {
         &self.tree
     }
 
+    /// The inode numbers of the tree's nodes.
+    pub fn numbering(&self) -> &Numbering {
+        &self.numbering
+    }
+
+    /// The generation shown (`None`: a root without state, package files).
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
+    }
+
     /// The chunk cache.
     pub fn cache(&self) -> &ShardedChunkCache {
         &self.cache
     }
 
-    fn node(&self, ino: u64) -> Result<NodeRef<'_>, FsError> {
-        self.tree.node(ino).ok_or(FsError::NotFound)
+    /// The node of inode `ino`, if this snapshot has it.
+    pub fn node(&self, ino: u64) -> Result<NodeRef<'_>, FsError> {
+        self.numbering
+            .index(ino)
+            .and_then(|i| self.tree.at(i))
+            .ok_or(FsError::Stale)
+    }
+
+    /// Whether this snapshot has inode `ino`.
+    pub fn has(&self, ino: u64) -> bool {
+        self.numbering.index(ino).is_some()
+    }
+
+    /// The inode number of `node` (a node of this snapshot's tree).
+    pub fn ino_of(&self, node: &NodeRef<'_>) -> u64 {
+        self.numbering.ino(node.index())
+    }
+
+    /// Count one more kernel reference to `ino` (a lookup reply or a
+    /// readdirplus entry carrying it).
+    pub fn count_lookup(&self, ino: u64) {
+        if let Some(c) = self
+            .numbering
+            .index(ino)
+            .and_then(|i| self.lookups.get(i as usize))
+        {
+            // Saturating: a count that reaches the top stays there (the node
+            // is then never forgotten, which is safe).
+            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1));
+        }
+    }
+
+    /// The kernel forgot `n` references to `ino`; `false` when this snapshot
+    /// does not have `ino`.
+    pub fn forget(&self, ino: u64, n: u64) -> bool {
+        let Some(c) = self
+            .numbering
+            .index(ino)
+            .and_then(|i| self.lookups.get(i as usize))
+        else {
+            return false;
+        };
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+            (c != u32::MAX).then(|| c.saturating_sub(n))
+        });
+        true
+    }
+
+    /// The kernel's references to node `index`.
+    pub fn lookups_of(&self, index: u32) -> u32 {
+        self.lookups
+            .get(index as usize)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Set the kernel's references to node `index` (taken over from the
+    /// snapshot this one replaces).
+    pub fn set_lookups(&self, index: u32, n: u32) {
+        if let Some(c) = self.lookups.get(index as usize) {
+            c.store(n, Ordering::Relaxed);
+        }
     }
 
     /// Attributes of a node.
@@ -212,7 +322,7 @@ impl PackageFs {
         let size = node.size();
         let (uid, gid) = node.owner();
         Attr {
-            ino: node.ino(),
+            ino: self.ino_of(node),
             kind,
             size,
             blocks: size.div_ceil(512),
@@ -310,7 +420,7 @@ impl PackageFs {
                 }
             };
             Some(DirEntry {
-                ino: node.ino(),
+                ino: self.ino_of(&node),
                 next_offset: i + 1,
                 kind: node.kind(),
                 name,
@@ -349,7 +459,8 @@ impl PackageFs {
                 let shared = self.fan_out(pkg, mp, base + offset, n);
                 self.read_heap(mp, base, size, offset, &mut buf, shared)
                     .map_err(|e| {
-                        mp.report_read_error(
+                        report_read_error(
+                            mp,
                             &format!("{} at {offset}", String::from_utf8_lossy(&node.path())),
                             &e,
                         );
@@ -560,7 +671,8 @@ impl PackageFs {
         mp.package()
             .data_to_vec(toc.attr_data(attr), self.cache.as_ref())
             .map_err(|e| {
-                mp.report_read_error(
+                report_read_error(
+                    mp,
                     &format!(
                         "attribute {} of {}",
                         String::from_utf8_lossy(haiku_name),
@@ -587,6 +699,22 @@ impl PackageFs {
             bsize,
             namelen: XATTR_NAME_MAX as u32,
         }
+    }
+}
+
+/// Count and log (the first few, then every 1000th) a failed read of `mp`'s
+/// data: the file was truncated, overwritten or became unreadable while
+/// mounted.
+fn report_read_error(mp: &MountedPackage, what: &str, err: &hpkg_format::Error) {
+    if let Some(n) = mp.count_read_error() {
+        tracing::error!(
+            package = %mp.package().info().name,
+            file = %mp.path().display(),
+            "package {} ({}): reading {what} failed: {err} ({n} read error{} so far)",
+            mp.path().display(),
+            mp.label(),
+            if n == 1 { "" } else { "s" }
+        );
     }
 }
 

@@ -22,15 +22,15 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     AccessFlags, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType,
     Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption,
-    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, Session,
-    SessionACL, TimeOrNow, WriteFlags,
+    Notifier, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, Session, SessionACL, TimeOrNow, WriteFlags,
 };
 use hpkg_format::EntryKind;
 
-use crate::fs::{Attr, FsError, PackageFs};
+use crate::fs::{Attr, FsError, Snapshot};
 use crate::kmount;
-use crate::live::Trees;
+use crate::volume::{Notify, Volume};
 
 /// How long the kernel may cache entries and attributes: one day.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -50,8 +50,8 @@ pub struct MountConfig {
     pub threads: usize,
     /// Entry and attribute time-to-live.
     pub ttl: Duration,
-    /// Give every open file a handle that keeps the tree it was opened in
-    /// (see [`Trees`]): needed when trees are swapped while mounted (a live
+    /// Give every open file a handle that keeps the snapshot it was opened
+    /// in (see [`Volume`]): needed when trees are swapped while mounted (a live
     /// mount). Without it, opening a file costs no round trip where the
     /// kernel allows (`FUSE_NO_OPEN_SUPPORT`): a file read again is then
     /// served from the page cache without asking the daemon at all.
@@ -75,27 +75,23 @@ impl Default for MountConfig {
     }
 }
 
-/// Mount `fs` read-only at `mountpoint`. Returns once the kernel has
+/// Mount the snapshot `fs` read-only at `mountpoint` (a mount that never
+/// changes); see [`mount_volume`].
+pub fn mount(fs: Snapshot, mountpoint: &Path, config: &MountConfig) -> io::Result<Session<FuseFs>> {
+    mount_volume(Arc::new(Volume::new(fs)), mountpoint, config)
+}
+
+/// Mount `volume` read-only at `mountpoint`. Returns once the kernel has
 /// completed the FUSE handshake: the mount is ready. Run the returned
 /// session (`Session::run`, or `Session::spawn` for a background thread) to
-/// serve requests.
+/// serve requests; a live mount swaps snapshots into `volume` meanwhile.
 ///
 /// As root the file system is mounted with `mount(2)` (see
 /// [`crate::kmount`]) and the session never unmounts it: it serves until
 /// someone unmounts the mount point ([`crate::kmount::unmount`], `umount`).
 /// Otherwise it is fuser's mount, which unmounts when the session ends.
-pub fn mount(
-    fs: Arc<PackageFs>,
-    mountpoint: &Path,
-    config: &MountConfig,
-) -> io::Result<Session<FuseFs>> {
-    mount_trees(Arc::new(Trees::new(fs)), mountpoint, config)
-}
-
-/// Like [`mount`], serving whichever tree `trees` holds: a live mount swaps
-/// trees in while the session runs.
-pub fn mount_trees(
-    trees: Arc<Trees>,
+pub fn mount_volume(
+    volume: Arc<Volume>,
     mountpoint: &Path,
     config: &MountConfig,
 ) -> io::Result<Session<FuseFs>> {
@@ -122,7 +118,7 @@ pub fn mount_trees(
     fuse_config.n_threads = Some(config.threads.max(1));
     fuse_config.clone_fd = true;
     let fs = FuseFs {
-        trees,
+        volume,
         ttl: config.ttl,
         pin_open_files: config.pin_open_files,
         no_open: false,
@@ -147,10 +143,24 @@ pub fn mount_trees(
     })
 }
 
-/// The `fuser` face of a [`PackageFs`].
+/// The kernel side of [`Notify`]: the FUSE session's notifier.
+#[derive(Debug)]
+pub struct KernelNotify(pub Notifier);
+
+impl Notify for KernelNotify {
+    fn inval_inode(&self, ino: u64) -> io::Result<()> {
+        self.0.inval_inode(INodeNo(ino), 0, 0)
+    }
+
+    fn inval_entry(&self, parent: u64, name: &[u8]) -> io::Result<()> {
+        self.0.inval_entry(INodeNo(parent), OsStr::from_bytes(name))
+    }
+}
+
+/// The `fuser` face of a [`Volume`].
 #[derive(Debug)]
 pub struct FuseFs {
-    trees: Arc<Trees>,
+    volume: Arc<Volume>,
     ttl: Duration,
     /// See [`MountConfig::pin_open_files`].
     pin_open_files: bool,
@@ -165,10 +175,26 @@ pub struct FuseFs {
 }
 
 impl FuseFs {
-    /// The tree serving inode `ino`.
-    fn fs(&self, ino: INodeNo) -> Arc<PackageFs> {
-        self.trees.for_ino(ino.0)
+    /// The errno for `e` from an operation on `ino`: a node the served tree
+    /// no longer has is `ENOENT` while the kernel still holds it (an orphan:
+    /// its path disappeared), `ESTALE` once it is forgotten.
+    fn errno_for(&self, e: FsError, ino: INodeNo) -> Errno {
+        match e {
+            FsError::Stale if self.volume.is_orphan(ino.0) => Errno::ENOENT,
+            e => errno(e),
+        }
     }
+}
+
+/// Answer `EROFS` to each listed operation: nothing can change the tree.
+macro_rules! read_only {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $reply:ty;)*) => {
+        $(
+            fn $name(&self, _req: &Request, $(_: $ty,)* reply: $reply) {
+                reply.error(Errno::EROFS);
+            }
+        )*
+    };
 }
 
 fn errno(e: FsError) -> Errno {
@@ -236,9 +262,9 @@ fn guarded<T>(what: &str, op: impl FnOnce() -> Result<T, FsError>) -> Result<T, 
 
 /// Reply to a getxattr/listxattr with `value` under the size-probe rules:
 /// size 0 asks for the length, a buffer too small gets `ERANGE`.
-fn reply_xattr(reply: ReplyXattr, size: u32, value: Result<Vec<u8>, FsError>) {
+fn reply_xattr(reply: ReplyXattr, size: u32, value: Result<Vec<u8>, (FsError, Errno)>) {
     match value {
-        Err(e) => reply.error(errno(e)),
+        Err((_, e)) => reply.error(e),
         Ok(v) => match u32::try_from(v.len()) {
             Err(_) => reply.error(Errno::E2BIG),
             Ok(len) if size == 0 => reply.size(len),
@@ -284,122 +310,72 @@ impl Filesystem for FuseFs {
     fn destroy(&mut self) {
         tracing::info!(
             "unmounted; chunk cache: {:?}",
-            self.trees.current().cache().stats()
+            self.volume.current().cache().stats()
         );
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let fs = self.fs(parent);
+        let fs = self.volume.read();
         match guarded("lookup", || fs.lookup(parent.0, name.as_bytes())) {
-            Ok(a) => reply.entry(&self.ttl, &file_attr(&a), Generation(0)),
-            Err(FsError::NotFound) if fs.tree().node(parent.0).is_some() => {
-                reply.entry(&self.ttl, &negative_attr(), Generation(0))
+            Ok(a) => {
+                fs.count_lookup(a.ino);
+                reply.entry(&self.ttl, &file_attr(&a), Generation(0));
             }
-            Err(e) => reply.error(errno(e)),
+            Err(FsError::NotFound) => reply.entry(&self.ttl, &negative_attr(), Generation(0)),
+            Err(e) => reply.error(self.errno_for(e, parent)),
         }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        let fs = self.volume.read();
+        self.volume.forget(&fs, ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs(ino).getattr(ino.0) {
+        let fs = self.volume.read();
+        match fs.getattr(ino.0) {
             Ok(a) => reply.attr(&self.ttl, &file_attr(&a)),
+            // A node whose path disappeared, still held by the kernel (an
+            // open file, a working directory): its last attributes.
+            Err(FsError::Stale) => match self.volume.orphan_attr(ino.0) {
+                Some(a) => reply.attr(&self.ttl, &file_attr(&a)),
+                None => reply.error(Errno::ESTALE),
+            },
             Err(e) => reply.error(errno(e)),
         }
-    }
-
-    fn setattr(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
-        _size: Option<u64>,
-        _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
-        _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
-        _crtime: Option<SystemTime>,
-        _chgtime: Option<SystemTime>,
-        _bkuptime: Option<SystemTime>,
-        _flags: Option<BsdFileFlags>,
-        reply: ReplyAttr,
-    ) {
-        reply.error(Errno::EROFS);
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs(ino).readlink(ino.0) {
+        let fs = self.volume.read();
+        match fs.readlink(ino.0) {
             Ok(t) => reply.data(t),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.errno_for(e, ino)),
         }
     }
 
-    fn mknod(
-        &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _mode: u32,
-        _umask: u32,
-        _rdev: u32,
-        reply: ReplyEntry,
-    ) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn mkdir(
-        &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _mode: u32,
-        _umask: u32,
-        reply: ReplyEntry,
-    ) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn symlink(
-        &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _link_name: &OsStr,
-        _target: &Path,
-        reply: ReplyEntry,
-    ) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn rename(
-        &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _newparent: INodeNo,
-        _newname: &OsStr,
-        _flags: RenameFlags,
-        reply: ReplyEmpty,
-    ) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn link(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _newparent: INodeNo,
-        _newname: &OsStr,
-        reply: ReplyEntry,
-    ) {
-        reply.error(Errno::EROFS);
+    read_only! {
+        setattr(ino: INodeNo, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>,
+                size: Option<u64>, atime: Option<TimeOrNow>, mtime: Option<TimeOrNow>,
+                ctime: Option<SystemTime>, fh: Option<FileHandle>, crtime: Option<SystemTime>,
+                chgtime: Option<SystemTime>, bkuptime: Option<SystemTime>,
+                flags: Option<BsdFileFlags>) -> ReplyAttr;
+        mknod(parent: INodeNo, name: &OsStr, mode: u32, umask: u32, rdev: u32) -> ReplyEntry;
+        mkdir(parent: INodeNo, name: &OsStr, mode: u32, umask: u32) -> ReplyEntry;
+        unlink(parent: INodeNo, name: &OsStr) -> ReplyEmpty;
+        rmdir(parent: INodeNo, name: &OsStr) -> ReplyEmpty;
+        symlink(parent: INodeNo, link_name: &OsStr, target: &Path) -> ReplyEntry;
+        rename(parent: INodeNo, name: &OsStr, newparent: INodeNo, newname: &OsStr,
+               flags: RenameFlags) -> ReplyEmpty;
+        link(ino: INodeNo, newparent: INodeNo, newname: &OsStr) -> ReplyEntry;
+        write(ino: INodeNo, fh: FileHandle, offset: u64, data: &[u8], write_flags: WriteFlags,
+              flags: OpenFlags, lock_owner: Option<LockOwner>) -> ReplyWrite;
+        setxattr(ino: INodeNo, name: &OsStr, value: &[u8], flags: i32, position: u32) -> ReplyEmpty;
+        removexattr(ino: INodeNo, name: &OsStr) -> ReplyEmpty;
+        create(parent: INodeNo, name: &OsStr, mode: u32, umask: u32, flags: i32) -> ReplyCreate;
+        fallocate(ino: INodeNo, fh: FileHandle, offset: u64, length: u64, mode: i32) -> ReplyEmpty;
+        copy_file_range(ino_in: INodeNo, fh_in: FileHandle, offset_in: u64, ino_out: INodeNo,
+                        fh_out: FileHandle, offset_out: u64, len: u64,
+                        flags: CopyFileRangeFlags) -> ReplyWrite;
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -408,13 +384,13 @@ impl Filesystem for FuseFs {
             // asking (one round trip less per open, and none on close).
             return reply.error(Errno::ENOSYS);
         }
-        let fs = self.fs(ino);
+        let fs = self.volume.read();
         match fs.open(ino.0, flags.0) {
             Ok(()) => reply.opened(
-                FileHandle(self.trees.open_handle(fs)),
+                FileHandle(self.volume.open_handle(Arc::clone(&fs))),
                 FopenFlags::FOPEN_KEEP_CACHE,
             ),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.errno_for(e, ino)),
         }
     }
 
@@ -430,27 +406,15 @@ impl Filesystem for FuseFs {
         reply: ReplyData,
     ) {
         tracing::trace!("read ino {} offset {offset} size {size}", ino.0);
-        // An open file reads the tree it was opened in.
-        let fs = self.trees.handle(fh.0).unwrap_or_else(|| self.fs(ino));
+        // An open file reads the snapshot it was opened in.
+        let fs = match self.volume.handle(fh.0) {
+            Some(fs) => fs,
+            None => self.volume.current(),
+        };
         match guarded("read", || fs.read(ino.0, offset, size)) {
             Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.errno_for(e, ino)),
         }
-    }
-
-    fn write(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
-        _offset: u64,
-        _data: &[u8],
-        _write_flags: WriteFlags,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        reply: ReplyWrite,
-    ) {
-        reply.error(Errno::EROFS);
     }
 
     fn flush(
@@ -476,7 +440,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.trees.release(fh.0);
+        self.volume.release(fh.0);
         reply.ok();
     }
 
@@ -498,12 +462,13 @@ impl Filesystem for FuseFs {
             // per opendir and releasedir.
             return reply.error(Errno::ENOSYS);
         }
-        match self.fs(ino).opendir(ino.0, flags.0) {
+        let fs = self.volume.read();
+        match fs.opendir(ino.0, flags.0) {
             Ok(()) => reply.opened(
                 FileHandle(0),
                 FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
             ),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.errno_for(e, ino)),
         }
     }
 
@@ -515,7 +480,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let fs = self.fs(ino);
+        let fs = self.volume.read();
         let listing = fs.readdir(ino.0, offset);
         match listing {
             Ok(entries) => {
@@ -527,7 +492,7 @@ impl Filesystem for FuseFs {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.errno_for(e, ino)),
         }
     }
 
@@ -539,7 +504,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let fs = self.fs(ino);
+        let fs = self.volume.read();
         let listing = fs.readdir(ino.0, offset);
         match listing {
             Ok(entries) => {
@@ -556,10 +521,15 @@ impl Filesystem for FuseFs {
                     ) {
                         break;
                     }
+                    // The kernel takes a reference to every entry but `.`
+                    // and `..`, as for a lookup.
+                    if e.name != b"." && e.name != b".." {
+                        fs.count_lookup(e.ino);
+                    }
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.errno_for(e, ino)),
         }
     }
 
@@ -575,84 +545,30 @@ impl Filesystem for FuseFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let s = self.trees.current().statfs();
+        let s = self.volume.read().statfs();
         reply.statfs(s.blocks, 0, 0, s.files, 0, s.bsize, s.namelen, s.bsize);
     }
 
-    fn setxattr(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _value: &[u8],
-        _flags: i32,
-        _position: u32,
-        reply: ReplyEmpty,
-    ) {
-        reply.error(Errno::EROFS);
-    }
-
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let value = guarded("getxattr", || self.fs(ino).getxattr(ino.0, name.as_bytes()));
+        let fs = self.volume.read();
+        let value = guarded("getxattr", || fs.getxattr(ino.0, name.as_bytes()))
+            .map_err(|e| (e, self.errno_for(e, ino)));
         reply_xattr(reply, size, value);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let names = guarded("listxattr", || self.fs(ino).listxattr(ino.0));
+        let fs = self.volume.read();
+        let names =
+            guarded("listxattr", || fs.listxattr(ino.0)).map_err(|e| (e, self.errno_for(e, ino)));
         reply_xattr(reply, size, names);
     }
 
-    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
-    }
-
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        match self.fs(ino).access(ino.0, mask.bits()) {
+        let fs = self.volume.read();
+        match fs.access(ino.0, mask.bits()) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.errno_for(e, ino)),
         }
-    }
-
-    fn create(
-        &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _mode: u32,
-        _umask: u32,
-        _flags: i32,
-        reply: ReplyCreate,
-    ) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn fallocate(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
-        _offset: u64,
-        _length: u64,
-        _mode: i32,
-        reply: ReplyEmpty,
-    ) {
-        reply.error(Errno::EROFS);
-    }
-
-    fn copy_file_range(
-        &self,
-        _req: &Request,
-        _ino_in: INodeNo,
-        _fh_in: FileHandle,
-        _offset_in: u64,
-        _ino_out: INodeNo,
-        _fh_out: FileHandle,
-        _offset_out: u64,
-        _len: u64,
-        _flags: CopyFileRangeFlags,
-        reply: ReplyWrite,
-    ) {
-        reply.error(Errno::EROFS);
     }
 }
 

@@ -1,12 +1,6 @@
 //! Live changes: a mount of the current generation of a root with state
 //! follows the root while mounted.
 //!
-//! [`Trees`] holds the tree being served and lets the FUSE adapter route
-//! each request to the tree an inode number belongs to (the tree's *epoch*
-//! is in its inode numbers' high 32 bits, see [`crate::tree`]). An open file
-//! keeps reading the tree it was opened in (its handle holds an `Arc` of
-//! it), even after its package was removed.
-//!
 //! [`watch`] starts a thread that watches the three `packages/` directories
 //! (files closed after writing, moved in or out, deleted) and
 //! `system/state/` (`active.list` or `blocked-entries` replaced, as `pkgctl`
@@ -15,140 +9,27 @@
 //! of a deleted package so its content can be retained); an invalid or
 //! half-written file is refused with a log line and looked at again on the
 //! next event. Whenever the generation in force (or the blocked entries)
-//! then differs from the one served, the new tree is built, swapped in, and
-//! the kernel told to forget the root's entries.
+//! then differs from the one served, the planner plans the new one, the
+//! [`Volume`] swaps its tree in (paths that stay keep their inode numbers),
+//! and the kernel is told exactly what changed.
 //!
 //! Packages that did not change are reused (not re-opened), so their
 //! decompressed chunks stay cached.
-//!
-//! Limitations: a lookup answered from the old tree just as the swap
-//! happens can leave a stale entry in the kernel; the root's entries are
-//! invalidated twice (right after the swap and 200 ms later) to close
-//! that window in practice. Inode numbers are not stable across swaps:
-//! every swap gives every node but the root a new one, even for unchanged
-//! paths but the shine-through directories' (a process holding a directory of the old tree open keeps seeing
-//! the old tree there until it looks the path up again; `stat` of an
-//! unchanged file shows another inode number after a swap). The last [`KEPT_TREES`] replaced trees
-//! stay reachable by their inode numbers; older ones answer `ENOENT`.
 
-use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use fuser::{INodeNo, Notifier};
 use inotify::{Inotify, WatchDescriptor, WatchMask};
+use state::plan::{self, GenerationChoice, MountSpec};
+use state::Layer;
 
-use crate::fs::PackageFs;
-use crate::source::{self, GenerationChoice, Layer, MountSpec};
-use crate::tree::{Tree, ROOT_INO};
-
-/// Replaced trees kept reachable by their inode numbers.
-pub const KEPT_TREES: usize = 8;
-
-/// When to invalidate the root's entries a second time after a swap.
-const RECHECK: Duration = Duration::from_millis(200);
+use crate::volume::{self, Notify, Volume};
 
 /// How long to wait for more events before acting on a change.
 const SETTLE: Duration = Duration::from_millis(100);
-
-/// The trees of a mount: the one being served, the recently replaced ones,
-/// and the ones open files read.
-#[derive(Debug)]
-pub struct Trees {
-    current: RwLock<Arc<PackageFs>>,
-    old: Mutex<VecDeque<Arc<PackageFs>>>,
-    handles: Mutex<HashMap<u64, Arc<PackageFs>>>,
-    next_fh: AtomicU64,
-    next_epoch: AtomicU32,
-}
-
-impl Trees {
-    /// Serve `fs`.
-    pub fn new(fs: Arc<PackageFs>) -> Trees {
-        let epoch = fs.tree().epoch();
-        Trees {
-            current: RwLock::new(fs),
-            old: Mutex::new(VecDeque::new()),
-            handles: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
-            next_epoch: AtomicU32::new(epoch.wrapping_add(1)),
-        }
-    }
-
-    /// The tree being served.
-    pub fn current(&self) -> Arc<PackageFs> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// The tree inode `ino` belongs to: the current one for the root and
-    /// for unknown epochs (which then answer "no such node").
-    pub fn for_ino(&self, ino: u64) -> Arc<PackageFs> {
-        let current = self.current();
-        if Tree::is_stable_ino(ino) || Tree::epoch_of(ino) == current.tree().epoch() {
-            return current;
-        }
-        let old = self.old.lock().unwrap_or_else(PoisonError::into_inner);
-        old.iter()
-            .find(|fs| fs.tree().epoch() == Tree::epoch_of(ino))
-            .cloned()
-            .unwrap_or(current)
-    }
-
-    /// Remember that a file was opened in `fs`; returns its handle.
-    pub fn open_handle(&self, fs: Arc<PackageFs>) -> u64 {
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(fh, fs);
-        fh
-    }
-
-    /// The tree file handle `fh` was opened in.
-    pub fn handle(&self, fh: u64) -> Option<Arc<PackageFs>> {
-        self.handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&fh)
-            .cloned()
-    }
-
-    /// Forget file handle `fh`.
-    pub fn release(&self, fh: u64) {
-        self.handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&fh);
-    }
-
-    /// Serve `tree` (numbered in a new epoch) from now on, sharing the
-    /// current tree's cache; returns the replaced tree.
-    pub fn swap(&self, tree: Tree) -> Arc<PackageFs> {
-        let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed);
-        // `old` is locked before `current` changes and until the replaced
-        // tree is in it: a request that reads the new `current` and then
-        // looks for its inode's (older) epoch must find the replaced tree
-        // there, not fall through to "no such node". (`for_ino` never holds
-        // both locks at once, so the order cannot deadlock.)
-        let mut old = self.old.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        let fs = Arc::new(PackageFs::sharing(tree.with_epoch(epoch), &current));
-        let replaced = std::mem::replace(&mut *current, fs);
-        drop(current);
-        old.push_back(replaced.clone());
-        while old.len() > KEPT_TREES {
-            old.pop_front();
-        }
-        replaced
-    }
-}
 
 /// Why watching could not start.
 #[derive(Debug, thiserror::Error)]
@@ -181,13 +62,15 @@ struct Served {
 }
 
 /// Follow the root of `spec` (current generation) from a background
-/// thread, swapping new trees into `trees` and invalidating the kernel's
-/// caches through `notifier`.
+/// thread, swapping new trees into `volume` and invalidating the kernel's
+/// caches through `notify`. `on_swap` is called with each generation
+/// served from then on (the mount's registration with the root follows it).
 pub fn watch(
-    trees: Arc<Trees>,
-    notifier: Notifier,
+    volume: Arc<Volume>,
+    notify: Box<dyn Notify + Send>,
     spec: MountSpec,
     root: &Path,
+    mut on_swap: Box<dyn FnMut(Option<u64>) + Send>,
 ) -> Result<(), LiveError> {
     let state_root = state::Root::open(root).map_err(|source| LiveError::NoState {
         path: root.to_path_buf(),
@@ -223,7 +106,7 @@ pub fn watch(
             path: state_dir.clone(),
             source,
         })?;
-    let initial = source::resolve_with(&spec, GenerationChoice::Current)
+    let initial = plan::source::resolve_with(&spec, GenerationChoice::Current)
         .map(|r| Served {
             generation: r.generation,
             blocked: r.blocked,
@@ -273,9 +156,13 @@ pub fn watch(
                 continue;
             }
             if packages {
-                sync(&state_root, &trees);
+                sync(&state_root, &volume);
             }
-            served = reload(&spec, &trees, &notifier, served);
+            let before = served.generation;
+            served = reload(&spec, &volume, notify.as_ref(), served);
+            if served.generation != before {
+                on_swap(served.generation);
+            }
         }
     };
     std::thread::Builder::new()
@@ -290,8 +177,8 @@ pub fn watch(
 
 /// Make the state follow the packages directories, handing over the
 /// mount's descriptors of packages that were deleted.
-fn sync(root: &state::Root, trees: &Trees) {
-    let served = trees.current();
+fn sync(root: &state::Root, volume: &Volume) {
+    let served = volume.current();
     let layout = root.layout().clone();
     let open_file = |p: &state::ActivePackage| -> Option<File> {
         let in_dir = layout.package_file(p.layer, &p.file_name);
@@ -329,10 +216,10 @@ fn sync(root: &state::Root, trees: &Trees) {
     }
 }
 
-/// Build and swap in the tree of the current generation if it differs from
+/// Plan and swap in the tree of the current generation if it differs from
 /// `served`; returns what is served afterwards.
-fn reload(spec: &MountSpec, trees: &Trees, notifier: &Notifier, served: Served) -> Served {
-    let resolved = match source::resolve_with(spec, GenerationChoice::Current) {
+fn reload(spec: &MountSpec, volume: &Volume, notify: &dyn Notify, served: Served) -> Served {
+    let resolved = match plan::source::resolve_with(spec, GenerationChoice::Current) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("reloading the root failed: {e}; the mount stays as it was");
@@ -346,55 +233,34 @@ fn reload(spec: &MountSpec, trees: &Trees, notifier: &Notifier, served: Served) 
     if now == served {
         return served;
     }
-    let current = trees.current();
-    let tree = match crate::build_tree_reusing(&resolved, false, Some(current.tree())) {
-        Ok(t) => t,
+    let current = volume.current();
+    let shine = current.tree().shine_through().to_vec();
+    let plan = match plan::plan_resolved(&resolved, false, &shine, Some(current.tree())) {
+        Ok(p) => {
+            crate::log_plan(&p, Some(current.tree()));
+            p
+        }
         Err(e) => {
-            tracing::error!("building the new tree failed: {e}; the mount stays as it was");
+            tracing::error!("planning the new tree failed: {e}; the mount stays as it was");
             return served;
         }
     };
-    let old = trees.swap(tree);
-    let new = trees.current();
+    drop(current);
+    let started = std::time::Instant::now();
+    let invalidations = volume.swap(plan.tree, plan.generation);
+    let stats = volume.stats();
     tracing::info!(
-        "now serving generation {} ({} packages)",
+        "now serving generation {} ({} packages; numbered in {:.1} ms; \
+         {} entries and {} inodes to invalidate; {} nodes of replaced trees held by the kernel, \
+         {} open files)",
         now.generation.unwrap_or(0),
-        new.tree().packages().len()
+        volume.current().tree().packages().len(),
+        started.elapsed().as_secs_f64() * 1e3,
+        invalidations.entries.len(),
+        invalidations.inodes.len(),
+        stats.orphans,
+        stats.handles,
     );
-    invalidate(notifier, &old, &new);
-    // A lookup that started before the swap may have answered from the old
-    // tree after the invalidation: forget again once it has surely ended.
-    std::thread::sleep(RECHECK);
-    invalidate(notifier, &old, &new);
+    volume::send(notify, &invalidations);
     now
-}
-
-/// Make the kernel forget the root's entries (old and new names, so that
-/// negative entries go too) and the root's attributes and listing. Every
-/// node below the root has a new inode number, so forgetting the top level
-/// is enough for path lookups to reach the new tree.
-///
-/// The shine-through directories are left alone: invalidating a dentry
-/// detaches the mounts on it (the kernel's `d_invalidate`), and theirs
-/// carry the bind mounts of the data directories. They keep their inode
-/// numbers in every tree, so the kernel's revalidation after the entry TTL
-/// finds them unchanged too.
-fn invalidate(notifier: &Notifier, old: &PackageFs, new: &PackageFs) {
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    for fs in [old, new] {
-        names.extend(fs.tree().root().children().map(|c| c.name().to_vec()));
-    }
-    names.sort();
-    names.dedup();
-    let shine = new.tree().shine_through();
-    names.retain(|n| !shine.iter().any(|s| s.as_bytes() == n.as_slice()));
-    for name in names {
-        let os = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&name);
-        if let Err(e) = notifier.inval_entry(INodeNo(ROOT_INO), os) {
-            tracing::debug!("invalidating /{}: {e}", String::from_utf8_lossy(&name));
-        }
-    }
-    if let Err(e) = notifier.inval_inode(INodeNo(ROOT_INO), 0, 0) {
-        tracing::debug!("invalidating the root: {e}");
-    }
 }

@@ -22,11 +22,13 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use packagefs::daemon::{self, Readiness};
-use packagefs::fs::{FsConfig, PackageFs};
+use packagefs::fs::{FsConfig, Snapshot};
 use packagefs::fuse::{self, MountConfig};
-use packagefs::live::{self, Trees};
+use packagefs::live;
 use packagefs::options::{parse_size, MountOptions};
-use packagefs::source::{parse_layers, GenerationChoice, MountSpec};
+use packagefs::plan::source::parse_layers;
+use packagefs::plan::{GenerationChoice, MountSpec, Request};
+use packagefs::volume::Volume;
 
 /// Serve Haiku .hpkg packages as one read-only file system, without extracting them.
 ///
@@ -214,7 +216,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         // Check what we can before starting the daemon, then let it do the rest.
         let p = prepare(sources, mountpoint, flags, &options)?;
         // Say loudly on the terminal what the daemon will only log.
-        if let Ok(r) = packagefs::source::resolve_with(&p.spec, p.generation) {
+        if let Ok(r) = packagefs::plan::source::resolve_with(&p.spec, p.generation) {
             for w in &r.warnings {
                 eprintln!("packagefs: {w}");
             }
@@ -290,7 +292,7 @@ fn prepare(
     let generation = match (&flags.generation, options.generation) {
         (Some(g), _) => g
             .parse()
-            .map_err(|e: packagefs::source::SourceError| e.to_string())?,
+            .map_err(|e: packagefs::plan::SourceError| e.to_string())?,
         (None, Some(g)) => g,
         (None, None) => GenerationChoice::Current,
     };
@@ -354,25 +356,29 @@ fn start(
 ) -> Result<(fuser::Session<fuse::FuseFs>, Prepared), String> {
     let started = std::time::Instant::now();
     let mut p = prepare(sources, mountpoint, flags, options)?;
-    let tree =
-        packagefs::load_tree_shining(&p.spec, p.generation, &p.shine).map_err(|e| e.to_string())?;
+    let request = Request {
+        spec: &p.spec,
+        choice: p.generation,
+        shine: &p.shine,
+    };
+    let plan = packagefs::load(&request, None).map_err(|e| e.to_string())?;
     let loaded = started.elapsed();
-    let fs = PackageFs::new(tree, &p.fs_config)
+    let fs = Snapshot::new(plan.tree, plan.generation, &p.fs_config)
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let trees = Arc::new(Trees::new(Arc::new(fs)));
+    let volume = Arc::new(Volume::new(fs));
     // The current generation of a root with state follows the root live;
     // an older generation and a root without state stay as mounted, and
     // only a live mount needs open files to hold on to their tree.
     let live_root = match (&p.spec, p.generation) {
         (MountSpec::Root { root, .. }, GenerationChoice::Current)
-            if packagefs::source::has_state(root) =>
+            if packagefs::plan::source::has_state(root) =>
         {
             Some(root.clone())
         }
         _ => None,
     };
     p.mount_config.pin_open_files = live_root.is_some();
-    let session = fuse::mount_trees(trees.clone(), &p.mountpoint, &p.mount_config)
+    let session = fuse::mount_volume(volume.clone(), &p.mountpoint, &p.mount_config)
         .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
     tracing::info!(
         "packages loaded in {:.1} ms, mounted after {:.1} ms",
@@ -380,7 +386,8 @@ fn start(
         started.elapsed().as_secs_f64() * 1e3
     );
     if let Some(root) = live_root {
-        match live::watch(trees, session.notifier(), p.spec.clone(), &root) {
+        let notify = Box::new(fuse::KernelNotify(session.notifier()));
+        match live::watch(volume, notify, p.spec.clone(), &root, Box::new(|_| {})) {
             Ok(()) => tracing::info!("following {} live", root.display()),
             Err(e) => tracing::error!("{e}; the mount will not follow changes"),
         }

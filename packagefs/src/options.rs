@@ -6,7 +6,9 @@
 use fuser::MountOption;
 
 use crate::shine::{self, ShineError};
-use crate::source::{parse_layers, GenerationChoice, Layer, SourceError};
+use state::plan::source::parse_layers;
+use state::plan::{GenerationChoice, SourceError};
+use state::Layer;
 
 /// What the `-o` options asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use hpkg_format::{ChunkKey, NoCache};
 
 use crate::cache::ShardedChunkCache;
-use crate::tree::Tree;
+use state::plan::Tree;
 
 /// Pending requests at most.
 const QUEUE: usize = 128;

@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use hpkg_format::{EntryKind, NoCache, Package};
-use packagefs::fs::{FsConfig, FsError, PackageFs};
-use packagefs::source::{Layer, SourcePackage};
-use packagefs::tree::{Tree, ROOT_INO};
+use packagefs::fs::{FsConfig, FsError, Snapshot};
+use packagefs::inodes::ROOT_INO;
+use packagefs::plan::{SourcePackage, Tree};
+use state::Layer;
 
 fn fixture(rel: &str) -> PathBuf {
     let dir = std::env::var_os("PACKAGEFS_FIXTURES")
@@ -27,7 +28,7 @@ fn source(path: PathBuf, layer: Option<Layer>) -> SourcePackage {
 }
 
 fn tree(sources: Vec<SourcePackage>) -> Tree {
-    let packages = packagefs::package::open_all(sources)
+    let packages = packagefs::plan::package::open_all(sources)
         .into_iter()
         .map(|r| r.map_err(|(_, e)| e).unwrap())
         .collect();
@@ -37,12 +38,12 @@ fn tree(sources: Vec<SourcePackage>) -> Tree {
 /// Every node is the parent of each of its children, and the root its own
 /// parent; every node but the root is someone's child.
 fn assert_parents(tree: &Tree) {
-    assert_eq!(tree.root().parent().ino(), ROOT_INO);
+    assert_eq!(tree.root().parent().index(), 0);
     let mut children = 0;
-    for ino in 1..=tree.len() as u64 {
-        let node = tree.node(ino).unwrap();
+    for index in 0..tree.len() as u32 {
+        let node = tree.at(index).unwrap();
         for c in node.children() {
-            assert_eq!(c.parent().ino(), ino, "parent of {:?}", c.path());
+            assert_eq!(c.parent().index(), index, "parent of {:?}", c.path());
             children += 1;
         }
     }
@@ -50,7 +51,7 @@ fn assert_parents(tree: &Tree) {
 }
 
 /// Resolve a `/`-separated path with lookups from the root.
-fn resolve(fs: &PackageFs, path: &[u8]) -> Result<u64, FsError> {
+fn resolve(fs: &Snapshot, path: &[u8]) -> Result<u64, FsError> {
     let mut ino = ROOT_INO;
     for part in path.split(|&b| b == b'/') {
         ino = fs.lookup(ino, part)?.ino;
@@ -62,7 +63,7 @@ fn resolve(fs: &PackageFs, path: &[u8]) -> Result<u64, FsError> {
 fn every_entry_is_found_by_path_and_children_are_sorted() {
     let pkg = fixture("haiku/ctags_source-5.8-5-source.hpkg");
     let reference = Package::open(&pkg).unwrap();
-    let fs = PackageFs::new(tree(vec![source(pkg, None)]), &FsConfig::default()).unwrap();
+    let fs = Snapshot::new(tree(vec![source(pkg, None)]), None, &FsConfig::default()).unwrap();
     let toc = reference.toc();
     let mut seen = 0;
     toc.walk(|path, id| {
@@ -71,7 +72,7 @@ fn every_entry_is_found_by_path_and_children_are_sorted() {
             return;
         }
         let ino = resolve(&fs, path).unwrap();
-        let node = fs.tree().node(ino).unwrap();
+        let node = fs.node(ino).unwrap();
         assert_eq!(node.path(), path);
         assert_eq!(node.kind(), toc.entry(id).kind());
         assert_eq!(node.mode(), toc.entry(id).mode());
@@ -84,11 +85,11 @@ fn every_entry_is_found_by_path_and_children_are_sorted() {
         "root + every entry but .PackageInfo"
     );
     for ino in 1..=fs.tree().len() as u64 {
-        let node = fs.tree().node(ino).unwrap();
+        let node = fs.node(ino).unwrap();
         let names: Vec<&[u8]> = node.children().map(|c| c.name()).collect();
         assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
         for c in node.children() {
-            assert_eq!(c.parent().ino(), ino);
+            assert_eq!(fs.ino_of(&c.parent()), ino);
         }
     }
     assert_parents(fs.tree());
@@ -124,8 +125,8 @@ fn the_higher_layer_hides_files_and_merges_directories() {
     // Files and symlinks come from the user layer, merged directories keep
     // the system layer's metadata; the tree is no bigger than one package's.
     assert_eq!(t.len(), toc.len());
-    for ino in 2..=t.len() as u64 {
-        let node = t.node(ino).unwrap();
+    for index in 1..t.len() as u32 {
+        let node = t.at(index).unwrap();
         let want = match node.kind() {
             EntryKind::Directory => "(system)",
             _ => "(user)",
@@ -157,9 +158,9 @@ fn parents_are_found_in_a_union_of_many_packages() {
         .collect(),
     );
     assert_parents(&t);
-    let fs = PackageFs::new(t, &FsConfig::default()).unwrap();
+    let fs = Snapshot::new(t, None, &FsConfig::default()).unwrap();
     for ino in 2..=fs.tree().len() as u64 {
-        let path = fs.tree().node(ino).unwrap().path();
+        let path = fs.node(ino).unwrap().path();
         assert_eq!(
             resolve(&fs, &path),
             Ok(ino),
@@ -183,7 +184,7 @@ fn reads_at_any_offset_match_the_format_library() {
             cache_size: cache,
             prefetch_threads: 1,
         };
-        let fs = PackageFs::new(tree(vec![source(pkg, None)]), &config).unwrap();
+        let fs = Snapshot::new(tree(vec![source(pkg, None)]), None, &config).unwrap();
         toc.walk(|path, id| {
             if toc.entry(id).kind() != EntryKind::File || path == b".PackageInfo" {
                 return;
@@ -220,7 +221,7 @@ fn reads_at_any_offset_match_the_format_library() {
 #[test]
 fn operations_refuse_what_they_must() {
     let pkg = fixture("haiku-tool/nested-zstd.hpkg");
-    let fs = PackageFs::new(tree(vec![source(pkg, None)]), &FsConfig::default()).unwrap();
+    let fs = Snapshot::new(tree(vec![source(pkg, None)]), None, &FsConfig::default()).unwrap();
     let file = resolve(&fs, b"data/sizes/size_7.bin").unwrap();
     let dir = resolve(&fs, b"data").unwrap();
     let link = resolve(&fs, b"links/rel_to_dir").unwrap();
@@ -235,8 +236,8 @@ fn operations_refuse_what_they_must() {
     assert_eq!(fs.readlink(file), Err(FsError::Invalid));
     assert_eq!(fs.readlink(link).unwrap(), b"../bin");
     assert_eq!(fs.lookup(file, b"x"), Err(FsError::NotDir));
-    assert_eq!(fs.getattr(0), Err(FsError::NotFound));
-    assert_eq!(fs.getattr(u64::MAX), Err(FsError::NotFound));
+    assert_eq!(fs.getattr(0), Err(FsError::Stale));
+    assert_eq!(fs.getattr(u64::MAX), Err(FsError::Stale));
     assert!(fs.readdir(file, 0).is_err());
     // readdir: ".", "..", then children, resumable from any offset.
     let all: Vec<Vec<u8>> = fs
@@ -276,7 +277,7 @@ fn top_level_debian_control_directory_is_hidden() {
         .info()
         .clone();
     create_from_tree(t, &info, &out, &Default::default()).unwrap();
-    let fs = PackageFs::new(tree(vec![source(out, None)]), &FsConfig::default()).unwrap();
+    let fs = Snapshot::new(tree(vec![source(out, None)]), None, &FsConfig::default()).unwrap();
     assert_eq!(resolve(&fs, b".DEBIAN"), Err(FsError::NotFound));
     assert_eq!(resolve(&fs, b".PackageInfo"), Err(FsError::NotFound));
     assert!(resolve(&fs, b"usr/.DEBIAN/x").is_ok());

@@ -94,6 +94,7 @@ pub mod journal;
 pub mod layout;
 pub mod lock;
 pub mod ops;
+pub mod plan;
 pub mod root;
 pub mod store;
 pub mod sync;

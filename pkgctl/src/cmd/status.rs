@@ -1,14 +1,14 @@
 //! `pkgctl status`: the generation in force and what is wrong with it or
-//! hidden in it: shadowed paths (with the union rules of `packagefs::tree`,
-//! the same code the mount uses), dependency problems, blocked entries.
+//! hidden in it, as the mount sees it: the plan of `state::plan` (the same
+//! code the daemon mounts with) gives the shadowed paths, the packages left
+//! out with their reasons, and the blocked entries; the dependency check
+//! gives the problems.
 
 use std::path::Path;
 
-use packagefs::package::MountedPackage;
-use packagefs::source::{Layer as MountLayer, SourcePackage};
-use packagefs::tree::Tree;
 use serde::Serialize;
-use state::{ActivePackage, DepProblem, Generation, Layer, Root};
+use state::plan::{self, GenerationChoice, MountSpec, MountedPackage, Refused, Request};
+use state::{ActivePackage, DepProblem, Generation, Layer};
 
 use crate::cmd::root::{open, warn_all};
 use crate::error::{CliError, Result};
@@ -21,8 +21,9 @@ use crate::output::{lossy, Out};
 ///   shadowed paths: every path one mounted package hides from another, with
 ///     the package shown in its place (user wins over common over system;
 ///     inside a layer the later activated package wins);
-///   not mounted: active packages the mount leaves out because their
-///     requirements are unmet (or their metadata is unreadable);
+///   not mounted: active packages the mount leaves out, each with its file
+///     and the reason (requirements unmet, file missing or not a valid
+///     package);
 ///   dependency problems: unmet requirements and conflicts;
 ///   blocked entries: the paths ROOT/system/state/blocked-entries hides.
 ///
@@ -42,9 +43,14 @@ use crate::output::{lossy, Out};
 ///        "hidden": {"layer": "system", "file_name": "...", "label": "hello_base-1.0-1"},
 ///        "shown":  {"layer": "user", "file_name": "...", "label": "hello_user-1.0-1"}}
 ///     ],
-///     "not_mounted": [{"layer", "file_name", "label"}],  left out of the mount
-///                                        (and of "shadowed"): requirements
-///                                        unmet, or metadata unreadable (label "")
+///     "not_mounted": [{"layer", "file_name", "label", "path",
+///                      "reason": {"kind": "unmet", "requirements": ["..."]}
+///                              | {"kind": "invalid", "error": "..."}
+///                              | {"kind": "needs-refused"},
+///                      "message": "why, in words"}],
+///                                        left out of the mount (and of
+///                                        "shadowed"); label "" when the
+///                                        metadata is unreadable
 ///     "problems": [
 ///       {"kind": "unmet", "package": 0, "name": "hello_user-1.0-1",
 ///        "requirement": "hello_base"}
@@ -75,6 +81,24 @@ struct Named {
     label: String,
 }
 
+impl Named {
+    /// A mounted package.
+    fn of(m: &MountedPackage) -> Named {
+        Named {
+            layer: m.source().layer.unwrap_or(Layer::System),
+            file_name: file_name(m.path()),
+            label: state::deps::label(m.package().info()),
+        }
+    }
+}
+
+/// The file name of `path`, lossily.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// One shadowed path.
 #[derive(Debug, Serialize)]
 struct ShadowedJson {
@@ -82,6 +106,16 @@ struct ShadowedJson {
     kind: &'static str,
     hidden: Named,
     shown: Named,
+}
+
+/// A package the mount leaves out.
+#[derive(Debug, Serialize)]
+struct NotMounted {
+    #[serde(flatten)]
+    named: Named,
+    path: String,
+    reason: Refused,
+    message: String,
 }
 
 /// A package whose metadata could not be read.
@@ -97,85 +131,11 @@ struct StatusJson<'a> {
     generation: &'a Generation,
     fallback: bool,
     shadowed: Vec<ShadowedJson>,
-    not_mounted: Vec<Named>,
+    not_mounted: Vec<NotMounted>,
     problems: &'a [DepProblem],
     unreadable: Vec<Unreadable>,
-    blocked_entries: Vec<String>,
+    blocked_entries: &'a [String],
     warnings: &'a [String],
-}
-
-fn mount_layer(layer: Layer) -> MountLayer {
-    match layer {
-        Layer::System => MountLayer::System,
-        Layer::Common => MountLayer::Common,
-        Layer::User => MountLayer::User,
-    }
-}
-
-/// Indexes (into `generation.packages`) of the packages the mount leaves
-/// out: those whose metadata is unreadable, and those whose requirements
-/// cannot be met by mountable packages ([`state::deps::mountable`]).
-fn not_mounted(root: &Root, generation: &Generation) -> Vec<usize> {
-    let mut readable = Vec::new();
-    let mut out = Vec::new();
-    for (i, p) in generation.packages.iter().enumerate() {
-        match root.package_info(p) {
-            Ok(info) => readable.push((i, info)),
-            Err(_) => out.push(i),
-        }
-    }
-    let refs: Vec<&hpkg_format::PackageInfo> = readable.iter().map(|(_, i)| i.as_ref()).collect();
-    for ((i, _), ok) in readable.iter().zip(state::deps::mountable(&refs)) {
-        if !ok {
-            out.push(*i);
-        }
-    }
-    out.sort_unstable();
-    out
-}
-
-/// The union tree of a generation's mountable packages (all but
-/// `left_out`), opened in mount order (layer, then activation order).
-/// Packages that cannot be opened are left out with a warning, as the mount
-/// leaves them out.
-fn union_tree(
-    root: &Root,
-    generation: &Generation,
-    left_out: &[usize],
-    warnings: &mut Vec<String>,
-) -> Result<(Tree, Vec<ActivePackage>)> {
-    let mut order: Vec<&ActivePackage> = generation
-        .packages
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !left_out.contains(i))
-        .map(|(_, p)| p)
-        .collect();
-    order.sort_by_key(|p| p.layer);
-    let mut mounted = Vec::with_capacity(order.len());
-    let mut active = Vec::with_capacity(order.len());
-    for p in order {
-        let layer = mount_layer(p.layer);
-        let source = SourcePackage {
-            path: root.resolve_path(p),
-            layer: Some(layer),
-            uid: 0,
-            gid: 0,
-            strip_setid: layer == MountLayer::User,
-        };
-        match MountedPackage::open(source) {
-            Ok(m) => {
-                mounted.push(m);
-                active.push(p.clone());
-            }
-            Err(e) => warnings.push(format!(
-                "{}: cannot be opened, left out of the shadowing check: {e}",
-                p.display_name()
-            )),
-        }
-    }
-    let tree = Tree::new(mounted).map_err(|e| CliError::refused(root.path(), e.to_string()))?;
-    Ok((tree, active))
 }
 
 /// `pkgctl status`.
@@ -185,40 +145,41 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
     let loaded = root.current().map_err(state_err)?;
     let generation = &loaded.generation;
     let mut warnings = loaded.warnings.clone();
-    let left_out = not_mounted(&root, generation);
-    let (tree, active) = union_tree(&root, generation, &left_out, &mut warnings)?;
-    let named = |m: &MountedPackage| {
-        let i = tree
-            .packages()
-            .iter()
-            .position(|t| std::ptr::eq(t, m))
-            .and_then(|i| active.get(i));
-        let info = m.package().info();
-        Named {
-            layer: i.map(|p| p.layer).unwrap_or(Layer::System),
-            file_name: i.map(|p| p.file_name.clone()).unwrap_or_default(),
-            label: format!("{}-{}", info.name, info.version),
-        }
+    // The plan of the mount of every layer: what a mount shows.
+    let spec = MountSpec::Root {
+        root: root.path().to_path_buf(),
+        layers: Layer::ALL.to_vec(),
     };
-    let shadowed: Vec<ShadowedJson> = tree
+    let plan = plan::plan(&Request::new(&spec, GenerationChoice::Current), None)
+        .map_err(|e| CliError::refused(root.path(), e.to_string()))?;
+    warnings.extend(
+        plan.warnings
+            .iter()
+            .filter(|w| !loaded.warnings.contains(w))
+            .cloned(),
+    );
+    let shadowed: Vec<ShadowedJson> = plan
+        .tree
         .shadowed()
         .map(|s| ShadowedJson {
             path: lossy(&s.path).into_owned(),
             kind: s.hidden_kind.name(),
-            hidden: named(s.hidden),
-            shown: named(s.shown),
+            hidden: Named::of(s.hidden),
+            shown: Named::of(s.shown),
         })
         .collect();
-    let not_mounted: Vec<Named> = left_out
+    let not_mounted: Vec<NotMounted> = plan
+        .refused
         .iter()
-        .filter_map(|i| generation.packages.get(*i))
-        .map(|p| Named {
-            layer: p.layer,
-            file_name: p.file_name.clone(),
-            label: root
-                .package_info(p)
-                .map(|info| format!("{}-{}", info.name, info.version))
-                .unwrap_or_default(),
+        .map(|r| NotMounted {
+            named: Named {
+                layer: r.layer.unwrap_or(Layer::System),
+                file_name: file_name(&r.path),
+                label: r.label.clone().unwrap_or_default(),
+            },
+            path: r.path.display().to_string(),
+            reason: r.reason.clone(),
+            message: r.reason.to_string(),
         })
         .collect();
     let deps = root.check_dependencies(generation);
@@ -230,7 +191,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             error: error.clone(),
         })
         .collect();
-    let blocked_entries = root.blocked_entries().map_err(state_err)?;
+    let blocked_entries = &plan.blocked;
     warn_all(&warnings);
     let mut out = Out::new();
     if args.json {
@@ -270,12 +231,17 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             s.shown.file_name
         ))?;
     }
-    out.line(format_args!(
-        "not mounted (requirements unmet or metadata unreadable): {}",
-        not_mounted.len()
-    ))?;
+    out.line(format_args!("not mounted: {}", not_mounted.len()))?;
     for n in &not_mounted {
-        out.line(format_args!("  {} ({}/{})", n.label, n.layer, n.file_name))?;
+        let label = if n.named.label.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", n.named.label)
+        };
+        out.line(format_args!(
+            "  {label}({}/{}): {}",
+            n.named.layer, n.named.file_name, n.message
+        ))?;
     }
     out.line(format_args!(
         "dependency problems: {}",
@@ -293,7 +259,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
         out.line(format_args!("  {name}: metadata unreadable: {}", u.error))?;
     }
     out.line(format_args!("blocked entries: {}", blocked_entries.len()))?;
-    for b in &blocked_entries {
+    for b in blocked_entries {
         out.line(format_args!("  {b}"))?;
     }
     out.finish()

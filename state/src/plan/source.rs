@@ -8,12 +8,13 @@
 //! which order, in which layer".
 //!
 //! A root with state (`ROOT/system/state/` holding `active.list` or a
-//! generation file, see the `state` crate) mounts
-//! the packages of a generation — the one in force (`active.list`, or the
-//! newest valid generation file when it is corrupt, with loud warnings), or
-//! one chosen with [`GenerationChoice`] — in the generation's order, each
-//! from its packages directory or the store, and hides the paths listed in
-//! `system/state/blocked-entries`. A root without state mounts
+//! generation file) mounts the packages of a generation — the one in force
+//! (`active.list`, or the newest valid generation file when it is corrupt,
+//! with loud warnings), or one chosen with [`GenerationChoice`] — layer by
+//! layer (system, common, user), inside a layer in the generation's
+//! (activation) order, each from its packages directory or the store, and
+//! hides the paths listed in `system/state/blocked-entries`. The layer
+//! decides first, whatever order the packages were activated in. A root without state mounts
 //! every `*.hpkg` of its layers' `packages/` directories in file-name order.
 
 use std::path::{Path, PathBuf};
@@ -21,9 +22,7 @@ use std::str::FromStr;
 
 use std::os::unix::fs::MetadataExt;
 
-/// A layer of a package root, lowest priority first: the one definition in
-/// `state`, so a layer means the same in `active.list` and in the mount.
-pub use state::Layer;
+use crate::layout::Layer;
 
 /// Parse a comma-, colon- or plus-separated list of layer names (`system,user`).
 pub fn parse_layers(text: &str) -> Result<Vec<Layer>, SourceError> {
@@ -123,7 +122,7 @@ pub enum SourceError {
     UnknownLayer(String),
     /// The root's state (generations) could not be read.
     #[error("package root state: {0}")]
-    State(#[from] state::Error),
+    State(#[from] crate::error::Error),
     /// `--generation` asked of something that is not a root with state.
     #[error("{0}: only a package root with a state directory (system/state) has generations")]
     NoGenerations(String),
@@ -173,9 +172,10 @@ impl FromStr for GenerationChoice {
 /// What [`resolve_with`] decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolved {
-    /// Packages to open, lowest priority first. From a generation these are
-    /// all of its packages, whatever the chosen layers: dependencies are
-    /// decided over the whole generation, then [`Resolved::layers`] filters.
+    /// Packages to open, lowest priority first: layer by layer, inside a
+    /// layer in activation order. From a generation these are all of its
+    /// packages, whatever the chosen layers: dependencies are decided over
+    /// the whole generation, then [`Resolved::layers`] filters.
     pub packages: Vec<SourcePackage>,
     /// Layers to show (`None`: every package of `packages`).
     pub layers: Option<Vec<Layer>>,
@@ -218,8 +218,8 @@ pub fn has_state(root: &Path) -> bool {
 }
 
 /// The state of `root`, if it has one (see [`has_state`]).
-fn open_state(root: &Path) -> Option<state::Root> {
-    let r = state::Root::open(root).ok()?;
+fn open_state(root: &Path) -> Option<crate::root::Root> {
+    let r = crate::root::Root::open(root).ok()?;
     let layout = r.layout();
     let has_generations = std::fs::read_dir(layout.generations_dir())
         .map(|mut d| d.next().is_some())
@@ -233,7 +233,7 @@ fn open_state(root: &Path) -> Option<state::Root> {
 /// * A root with state (`ROOT/system/state/` with `active.list` or a
 ///   generation file; see [`has_state`]): the generation chosen
 ///   by `choice`, its packages in its order, each from
-///   `state::Root::resolve_path` (its packages directory, or the store);
+///   `crate::root::Root::resolve_path` (its packages directory, or the store);
 ///   `blocked-entries` lists paths to hide; requirements are checked.
 /// * A root without state: for each chosen layer from system to user, every
 ///   `*.hpkg` in `ROOT/<layer>/packages/` in file-name (byte) order; a
@@ -290,7 +290,7 @@ fn layer_owner(root: &Path, layer: Layer) -> Result<Option<(u32, u32)>, SourceEr
 
 /// The packages of a generation of a root with state.
 fn resolve_generation(
-    root: &state::Root,
+    root: &crate::root::Root,
     layers: Vec<Layer>,
     choice: GenerationChoice,
 ) -> Result<Resolved, SourceError> {
@@ -317,7 +317,11 @@ fn resolve_generation(
     };
     let mut owners = std::collections::HashMap::new();
     let mut packages = Vec::with_capacity(generation.packages.len());
-    for p in &generation.packages {
+    // Mount order: the layer first, then the activation order (a stable sort).
+    let mut in_order: Vec<&crate::active_list::ActivePackage> =
+        generation.packages.iter().collect();
+    in_order.sort_by_key(|p| p.layer);
+    for p in in_order {
         let layer = p.layer;
         let owner = match owners.get(&layer) {
             Some(o) => *o,

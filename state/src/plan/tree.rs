@@ -1,5 +1,5 @@
-//! The union tree: every node of the mounted file system, its inode number,
-//! and the paths one package hides from another.
+//! The union tree: every node of the mounted file system, addressed by its
+//! index, and the paths one package hides from another.
 //!
 //! The tree adds 16 bytes per node to the packages' own TOC indexes: a flat
 //! `Vec<Node>` in breadth-first order, where a node names the package and
@@ -10,45 +10,32 @@
 //! the first node whose range ends past it, found by binary search. Only
 //! `..` and log messages need it. Names, modes, times,
 //! sizes, symlink targets and attributes are read from the owning package's
-//! TOC, never copied. A node's inode number is its index + 1 (the root is 1)
-//! plus the tree's *epoch* in the high 32 bits: the same on every mount of
-//! the same packages (epoch 0), and never reused by the trees a live mount
-//! swaps in (each gets a new epoch; the root stays 1).
+//! TOC, never copied. The root is node 0. Inode numbers are the daemon's
+//! business: it numbers nodes so that a path keeps its number across trees.
 //!
 //! *Shine-through* directories ([`Tree::with_shine_through`]) are top-level
 //! directories that always exist (a synthetic empty one where no package has
-//! the name) and keep one inode number in every tree: [`SHINE_EPOCH`] in the
-//! high bits and their position in the list below. A live mount can then
-//! swap trees without the kernel invalidating the dentries that other mounts
-//! (the bind mounts of the data directories) sit on.
+//! the name): the bind mounts of the data directories sit on them.
 
-mod build;
-
-pub use build::HIDDEN_TOP_LEVEL;
+pub use super::union::HIDDEN_TOP_LEVEL;
 
 use std::ops::Range;
 use std::time::SystemTime;
 
 use hpkg_format::{EntryAttr, EntryId, EntryKind, Toc};
 
-use crate::package::MountedPackage;
-
-/// Inode number of the root directory.
-pub const ROOT_INO: u64 = 1;
+use super::package::MountedPackage;
+use super::union;
 
 /// `Node::pkg` of the synthetic root directory.
-const ROOT_PKG: u32 = u32::MAX;
+pub(super) const ROOT_PKG: u32 = u32::MAX;
 
 /// Permission bits of the root directory.
 const ROOT_MODE: u16 = 0o755;
 
 /// `Node::pkg` of a synthetic shine-through directory (its `entry` is its
 /// position in the shine-through list).
-const SHINE_PKG: u32 = u32::MAX - 1;
-
-/// The epoch (high 32 bits) of the shine-through directories' inode
-/// numbers, the same in every tree.
-pub const SHINE_EPOCH: u32 = u32::MAX;
+pub(super) const SHINE_PKG: u32 = u32::MAX - 1;
 
 /// Permission bits of a shine-through directory that no package has:
 /// 1777 for `tmp`, 0700 for `root`, 0755 otherwise.
@@ -62,18 +49,18 @@ pub fn shine_default_mode(name: &str) -> u16 {
 
 /// One node of the union tree.
 #[derive(Debug, Clone, Copy)]
-struct Node {
+pub(super) struct Node {
     /// Index of the providing package (for a merged directory the lowest
     /// one of the merge), or `ROOT_PKG`.
-    pkg: u32,
+    pub(super) pkg: u32,
     /// Entry in that package's TOC.
-    entry: EntryId,
+    pub(super) entry: EntryId,
     /// Index of the first child; for a node without children, where the
     /// children of the nodes before it end (so that `children_end` never
     /// decreases from one node to the next).
-    first_child: u32,
+    pub(super) first_child: u32,
     /// Number of children.
-    child_count: u32,
+    pub(super) child_count: u32,
 }
 
 impl Node {
@@ -87,13 +74,13 @@ const _: () = assert!(std::mem::size_of::<Node>() == 16);
 
 /// A node hidden by another package at the same path.
 #[derive(Debug, Clone, Copy)]
-struct Shadow {
+pub(super) struct Shadow {
     /// The union node at that path (the winner).
-    node: u32,
+    pub(super) node: u32,
     /// The package whose node is hidden.
-    pkg: u32,
+    pub(super) pkg: u32,
     /// Its TOC entry.
-    entry: EntryId,
+    pub(super) entry: EntryId,
 }
 
 /// Why the tree could not be built.
@@ -169,7 +156,6 @@ impl std::fmt::Display for MemoryUse {
 /// The union of a list of packages.
 #[derive(Debug)]
 pub struct Tree {
-    epoch: u32,
     packages: Vec<MountedPackage>,
     nodes: Vec<Node>,
     shadows: Vec<Shadow>,
@@ -178,6 +164,8 @@ pub struct Tree {
     shine: Vec<String>,
     /// The node index of each shine-through name.
     shine_nodes: Vec<u32>,
+    /// What the merge hid against the packages' wishes.
+    warnings: Vec<String>,
 }
 
 /// A node of the tree, borrowed.
@@ -240,31 +228,37 @@ impl Tree {
             })
             .filter(|b| !b.is_empty())
             .collect();
-        let (nodes, shadows, shine_nodes) = build::build(&packages, &blocked, shine)?;
+        let built = union::build(&packages, &blocked, shine)?;
         let root_mtime = packages
             .iter()
             .filter_map(|p| std::fs::metadata(p.path()).and_then(|m| m.modified()).ok())
             .max()
             .unwrap_or(SystemTime::UNIX_EPOCH);
         Ok(Tree {
-            epoch: 0,
             packages,
-            nodes,
-            shadows,
+            nodes: built.nodes,
+            shadows: built.shadows,
             root_mtime,
             shine: shine.to_vec(),
-            shine_nodes,
+            shine_nodes: built.shine_nodes,
+            warnings: built.warnings,
         })
+    }
+
+    /// What the merge had to hide against the packages' wishes (a
+    /// non-directory where a shine-through directory stands).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Whether node `index` is a shine-through directory.
+    pub fn is_shine_through(&self, index: u32) -> bool {
+        self.shine_nodes.contains(&index)
     }
 
     /// The shine-through names the tree was built with.
     pub fn shine_through(&self) -> &[String] {
         &self.shine
-    }
-
-    /// Whether `ino` is a shine-through directory's (the same in every tree).
-    pub fn is_stable_ino(ino: u64) -> bool {
-        ino == ROOT_INO || Tree::epoch_of(ino) == SHINE_EPOCH
     }
 
     /// The name of a node (empty for the root).
@@ -282,29 +276,12 @@ impl Tree {
             .unwrap_or(b"")
     }
 
-    /// Number the tree's inodes in `epoch` (the high 32 bits of every inode
-    /// number but the root's), so that they differ from another tree's.
-    pub fn with_epoch(mut self, epoch: u32) -> Tree {
-        self.epoch = epoch;
-        self
-    }
-
-    /// The epoch of the tree's inode numbers.
-    pub fn epoch(&self) -> u32 {
-        self.epoch
-    }
-
-    /// The epoch an inode number belongs to (the root, 1, belongs to all).
-    pub fn epoch_of(ino: u64) -> u32 {
-        (ino >> 32) as u32
-    }
-
     /// The mounted packages, in ascending priority.
     pub fn packages(&self) -> &[MountedPackage] {
         &self.packages
     }
 
-    /// Number of nodes (the highest inode number).
+    /// Number of nodes.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -323,23 +300,8 @@ impl Tree {
         }
     }
 
-    /// The node with inode number `ino`.
-    pub fn node(&self, ino: u64) -> Option<NodeRef<'_>> {
-        if ino == ROOT_INO {
-            return self.at(0);
-        }
-        if Tree::epoch_of(ino) == SHINE_EPOCH {
-            let i = usize::try_from((ino & 0xffff_ffff).checked_sub(1)?).ok()?;
-            return self.at(*self.shine_nodes.get(i)?);
-        }
-        if Tree::epoch_of(ino) != self.epoch {
-            return None;
-        }
-        self.at(u32::try_from((ino & 0xffff_ffff).checked_sub(1)?).ok()?)
-    }
-
-    /// The node at `index` of the node table.
-    fn at(&self, index: u32) -> Option<NodeRef<'_>> {
+    /// The node at `index` of the node table (the root is 0).
+    pub fn at(&self, index: u32) -> Option<NodeRef<'_>> {
         let node = *self.nodes.get(index as usize)?;
         Some(NodeRef {
             tree: self,
@@ -420,15 +382,14 @@ fn attrs_bytes(toc: &Toc) -> usize {
 }
 
 impl<'a> NodeRef<'a> {
-    /// Inode number.
-    pub fn ino(&self) -> u64 {
-        if self.index == 0 {
-            return ROOT_INO;
-        }
-        if let Some(i) = self.tree.shine_nodes.iter().position(|&n| n == self.index) {
-            return (u64::from(SHINE_EPOCH) << 32) | (i as u64 + 1);
-        }
-        (u64::from(self.tree.epoch) << 32) | (u64::from(self.index) + 1)
+    /// The node's index in its tree (the root is 0).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The tree the node belongs to.
+    pub fn tree(&self) -> &'a Tree {
+        self.tree
     }
 
     /// Whether this is the root directory.

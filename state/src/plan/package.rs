@@ -1,7 +1,7 @@
 //! An activated package: the opened [`Package`] with its layer, the owner its
 //! nodes show, its label for `user.packagefs.package`, and a counter of read
 //! errors (a package truncated or overwritten while mounted). Packages are
-//! opened in parallel.
+//! opened in parallel ([`open_all`]).
 
 use std::fs::File;
 use std::path::Path;
@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use hpkg_format::Package;
 
-use crate::source::SourcePackage;
+use super::source::SourcePackage;
 
-/// How many read errors of one package are logged one by one before only
-/// every 1000th is.
+/// How many read errors of one package are worth a log line one by one
+/// before only every 1000th is (see [`MountedPackage::count_read_error`]).
 const LOGGED_ERRORS: u64 = 10;
 
 /// A package in the union tree. Cloning is cheap and shares the opened
@@ -40,8 +40,7 @@ impl MountedPackage {
         // A descriptor of the same file, for a live mount to hand to the
         // state when the file is deleted (its content is then retained).
         let file = File::open(&source.path).ok();
-        let info = package.info();
-        let mut label = format!("{}-{}", info.name, info.version);
+        let mut label = crate::deps::label(package.info());
         if let Some(layer) = source.layer {
             label.push_str(&format!(" ({layer})"));
         }
@@ -93,20 +92,20 @@ impl MountedPackage {
         self.shared.read_errors.load(Ordering::Relaxed)
     }
 
-    /// Count and log a failed read of this package's data (the file was
-    /// truncated, overwritten or became unreadable while mounted).
-    pub fn report_read_error(&self, what: &str, err: &hpkg_format::Error) {
+    /// Count a failed read of this package's data (the file was truncated,
+    /// overwritten or became unreadable while mounted). Returns the count so
+    /// far when it is worth a log line: each of the first few, then every
+    /// 1000th.
+    pub fn count_read_error(&self) -> Option<u64> {
         let n = self.shared.read_errors.fetch_add(1, Ordering::Relaxed) + 1;
-        if n <= LOGGED_ERRORS || n % 1000 == 0 {
-            tracing::error!(
-                package = %self.package().info().name,
-                file = %self.path().display(),
-                "package {} ({}): reading {what} failed: {err} ({n} read error{} so far)",
-                self.path().display(),
-                self.shared.label,
-                if n == 1 { "" } else { "s" }
-            );
-        }
+        (n <= LOGGED_ERRORS || n % 1000 == 0).then_some(n)
+    }
+
+    /// Whether `self` and `other` are the same opened package (clones of one
+    /// [`MountedPackage`]): a tree built from a previous one reuses the
+    /// packages that did not change.
+    pub fn same_as(&self, other: &MountedPackage) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 }
 

@@ -32,8 +32,8 @@ use std::collections::{HashSet, VecDeque};
 
 use hpkg_format::{EntryId, EntryKind, Toc};
 
-use super::{Node, Shadow, TreeError, ROOT_PKG, SHINE_PKG};
-use crate::package::MountedPackage;
+use super::package::MountedPackage;
+use super::tree::{Node, Shadow, TreeError, ROOT_PKG, SHINE_PKG};
 
 /// Top-level names of a package that never show in the union: Haiku's
 /// `.PackageInfo`, and `.DEBIAN`, where `pkgctl import-deb` keeps a Debian
@@ -44,9 +44,18 @@ pub const HIDDEN_TOP_LEVEL: [&[u8]; 2] = [b".PackageInfo", b".DEBIAN"];
 /// (`None`: the package's top level).
 type Contributor = (u32, Option<EntryId>);
 
-/// What [`build`] makes: the nodes, the shadows, and the node index of each
-/// shine-through name.
-pub(super) type Built = (Vec<Node>, Vec<Shadow>, Vec<u32>);
+/// What [`build`] makes.
+pub(super) struct Built {
+    /// The nodes, breadth-first.
+    pub(super) nodes: Vec<Node>,
+    /// The hidden nodes.
+    pub(super) shadows: Vec<Shadow>,
+    /// The node index of each shine-through name.
+    pub(super) shine_nodes: Vec<u32>,
+    /// What the build had to hide against the packages' wishes (a
+    /// package's non-directory where a shine-through directory stands).
+    pub(super) warnings: Vec<String>,
+}
 
 /// Merge the packages (ascending priority) into nodes and shadows, leaving
 /// out the paths in `blocked` (`a/b`, no leading or trailing `/`) and
@@ -79,6 +88,7 @@ pub(super) fn build(
         }
     };
     let mut shine_nodes = vec![0u32; shine.len()];
+    let mut warnings = Vec::new();
 
     let mut nodes = vec![Node {
         pkg: ROOT_PKG,
@@ -132,13 +142,12 @@ pub(super) fn build(
                         merged.push((p, Some(e)));
                     } else {
                         if let Some(mp) = packages.get(p as usize) {
-                            tracing::warn!(
-                                package = %mp.label(),
+                            warnings.push(format!(
                                 "/{} of package {} is not a directory: \
                                  the shine-through directory hides it",
                                 String::from_utf8_lossy(name(&winner)),
                                 mp.label()
-                            );
+                            ));
                         }
                         shadows.push(Shadow {
                             node: index,
@@ -227,7 +236,12 @@ pub(super) fn build(
     }
     nodes.shrink_to_fit();
     shadows.shrink_to_fit();
-    Ok((nodes, shadows, shine_nodes))
+    Ok(Built {
+        nodes,
+        shadows,
+        shine_nodes,
+        warnings,
+    })
 }
 
 fn node_index(len: usize) -> Result<u32, TreeError> {

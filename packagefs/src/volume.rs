@@ -1,0 +1,223 @@
+//! The whole mount: the snapshot being served, the nodes of replaced
+//! snapshots that the kernel still holds, and the snapshots open files read.
+//!
+//! A request takes the [`Volume::read`] guard for as long as it runs, reply
+//! included, so a swap ([`Volume::swap`], under the write lock) falls
+//! between requests: every reply before it was computed from the old tree
+//! and has reached the kernel, every one after it from the new tree, and
+//! the invalidations sent after the swap always come after the replies
+//! they correct.
+//!
+//! Lifetimes follow the kernel, never a fixed count:
+//!
+//! * a node that exists in the new tree keeps its inode number (see
+//!   [`crate::inodes`]) and its lookup count moves over with it;
+//! * a node that disappears while the kernel still holds references to it
+//!   (its lookup count, kept per node by [`Snapshot::count_lookup`] and
+//!   [`Snapshot::forget`]) becomes an *orphan*: only its attributes are
+//!   kept, `getattr` answers them, and a lookup or listing inside it finds
+//!   nothing (as in a removed directory). The orphan is dropped when the
+//!   kernel has forgotten it;
+//! * an open file holds the snapshot it was opened in ([`Volume::open_handle`])
+//!   until it is released: it keeps reading the package it was opened
+//!   from, and the snapshot's tree is freed with its last handle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+
+use state::plan::Tree;
+
+use crate::fs::{Attr, Snapshot};
+use crate::inodes::{self, Invalidations, GONE};
+
+/// A node of a replaced tree that the kernel still references.
+#[derive(Debug, Clone, Copy)]
+struct Orphan {
+    /// Its attributes when it was replaced.
+    attr: Attr,
+    /// The kernel's references to it.
+    lookups: u64,
+}
+
+/// How the kernel is told to forget cached entries and attributes: the
+/// FUSE session's notifier, behind a seam the file-system core can be
+/// tested without.
+pub trait Notify {
+    /// Forget the attributes and cached data (for a directory, the listing)
+    /// of inode `ino`.
+    fn inval_inode(&self, ino: u64) -> std::io::Result<()>;
+    /// Forget the entry `name` of directory `parent` (negative ones too).
+    fn inval_entry(&self, parent: u64, name: &[u8]) -> std::io::Result<()>;
+}
+
+/// Counts for the log and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeStats {
+    /// Nodes of replaced trees the kernel still references.
+    pub orphans: usize,
+    /// Open file handles.
+    pub handles: usize,
+    /// Distinct snapshots held by open handles (the served one included if
+    /// a handle holds it).
+    pub pinned_snapshots: usize,
+}
+
+/// The mounted file system across live changes.
+#[derive(Debug)]
+pub struct Volume {
+    current: RwLock<Arc<Snapshot>>,
+    orphans: Mutex<HashMap<u64, Orphan>>,
+    handles: Mutex<HashMap<u64, Arc<Snapshot>>>,
+    next_fh: AtomicU64,
+}
+
+impl Volume {
+    /// Serve `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Volume {
+        Volume {
+            current: RwLock::new(Arc::new(snapshot)),
+            orphans: Mutex::new(HashMap::new()),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        }
+    }
+
+    /// The snapshot being served, held until the guard drops: hold it
+    /// across the whole request, reply included (see the module comment).
+    pub fn read(&self) -> RwLockReadGuard<'_, Arc<Snapshot>> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The snapshot being served.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.read().clone()
+    }
+
+    /// The attributes of orphan `ino` (a node of a replaced tree the kernel
+    /// still references).
+    pub fn orphan_attr(&self, ino: u64) -> Option<Attr> {
+        self.orphans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&ino)
+            .map(|o| o.attr)
+    }
+
+    /// Whether `ino` is an orphan.
+    pub fn is_orphan(&self, ino: u64) -> bool {
+        self.orphan_attr(ino).is_some()
+    }
+
+    /// The kernel forgot `n` references to `ino`. `current` is the guard of
+    /// the request ([`Volume::read`]).
+    pub fn forget(&self, current: &Snapshot, ino: u64, n: u64) {
+        if current.forget(ino, n) {
+            return;
+        }
+        let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(o) = orphans.get_mut(&ino) {
+            o.lookups = o.lookups.saturating_sub(n);
+            if o.lookups == 0 {
+                orphans.remove(&ino);
+            }
+        }
+    }
+
+    /// Remember that a file was opened in `snapshot`; returns its handle.
+    pub fn open_handle(&self, snapshot: Arc<Snapshot>) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(fh, snapshot);
+        fh
+    }
+
+    /// The snapshot file handle `fh` was opened in.
+    pub fn handle(&self, fh: u64) -> Option<Arc<Snapshot>> {
+        self.handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&fh)
+            .cloned()
+    }
+
+    /// Forget file handle `fh` (its snapshot goes with its last holder).
+    pub fn release(&self, fh: u64) {
+        self.handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&fh);
+    }
+
+    /// Counts of what replaced snapshots still hold.
+    pub fn stats(&self) -> VolumeStats {
+        let orphans = self
+            .orphans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        let handles = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut distinct: Vec<*const Snapshot> = handles.values().map(Arc::as_ptr).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        VolumeStats {
+            orphans,
+            handles: handles.len(),
+            pinned_snapshots: distinct.len(),
+        }
+    }
+
+    /// Serve `tree` (showing `generation`) from now on, numbered so that
+    /// what it shares with the served tree keeps its inode numbers. Returns
+    /// what the kernel must now be told (see [`send`]).
+    ///
+    /// Only one thread swaps (the live thread): the served snapshot cannot
+    /// change between numbering the new tree and the swap.
+    pub fn swap(&self, tree: Tree, generation: Option<u64>) -> Invalidations {
+        let old = self.current();
+        let carried = inodes::carry(old.tree(), old.numbering(), &tree);
+        let new = old.successor(tree, carried.numbering, generation);
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+        for (i, &j) in carried.old_to_new.iter().enumerate() {
+            let i = i as u32;
+            let n = old.lookups_of(i);
+            if n == 0 {
+                continue;
+            }
+            if j != GONE {
+                new.set_lookups(j, n);
+            } else if let Some(node) = old.tree().at(i) {
+                orphans.insert(
+                    old.ino_of(&node),
+                    Orphan {
+                        attr: old.attr_of(&node),
+                        lookups: u64::from(n),
+                    },
+                );
+            }
+        }
+        *current = Arc::new(new);
+        carried.invalidations
+    }
+}
+
+/// Tell the kernel what `inv` lists (failures are logged at debug level: an
+/// entry the kernel does not have cannot be stale).
+pub fn send(notify: &dyn Notify, inv: &Invalidations) {
+    for (parent, name) in &inv.entries {
+        if let Err(e) = notify.inval_entry(*parent, name) {
+            tracing::debug!(
+                "invalidating entry {} of inode {parent}: {e}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+    for &ino in &inv.inodes {
+        if let Err(e) = notify.inval_inode(ino) {
+            tracing::debug!("invalidating inode {ino}: {e}");
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The planner: everything about what a mount shows, decided in one place.
+//!
+//! [`plan`] takes what was asked for (a package root and a generation, or
+//! package files) and decides
+//!
+//! * which packages are mounted, in which order ([`source`]: layer by layer,
+//!   inside a layer in activation order), and which are refused, each with
+//!   its reason ([`Refusal`]): a file that cannot be opened as a package,
+//!   unmet requirements;
+//! * the union of the mounted packages ([`tree`], built by `union`): the
+//!   winner of every path, the paths one package hides from another, and the
+//!   blocked entries left out.
+//!
+//! The FUSE daemon serves the [`Plan`]'s tree and `pkgctl status` reports
+//! the same plan, so what status says is what the mount shows.
+//!
+//! ```no_run
+//! use state::plan::{self, GenerationChoice, MountSpec, Request};
+//! # fn main() -> Result<(), state::plan::PlanError> {
+//! let spec = MountSpec::from_sources(&["/srv/root".into()], &[])?;
+//! let plan = plan::plan(&Request::new(&spec, GenerationChoice::Current), None)?;
+//! for r in &plan.refused {
+//!     eprintln!("{r}");
+//! }
+//! println!("{} nodes", plan.tree.len());
+//! # Ok(()) }
+//! ```
+
+pub mod package;
+pub mod source;
+pub mod tree;
+mod union;
+
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hpkg_format::PackageInfo;
+use serde::Serialize;
+
+use crate::layout::Layer;
+pub use package::MountedPackage;
+pub use source::{GenerationChoice, MountSpec, Resolved, SourceError, SourcePackage};
+pub use tree::{NodeRef, Shadowed, Tree, TreeError};
+
+/// Why a plan could not be made at all (a refused package is not an error:
+/// it is listed in [`Plan::refused`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The packages to mount could not be found.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A package named on the command line could not be opened.
+    #[error("{}: {source}", path.display())]
+    Package {
+        /// The package file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: hpkg_format::Error,
+    },
+    /// The union tree could not be built.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+}
+
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// What to mount.
+    pub spec: &'a MountSpec,
+    /// Which generation of a root with state.
+    pub choice: GenerationChoice,
+    /// Shine-through directories (names checked by the caller).
+    pub shine: &'a [String],
+}
+
+impl<'a> Request<'a> {
+    /// Plan `spec`'s generation `choice`, without shine-through directories.
+    pub fn new(spec: &'a MountSpec, choice: GenerationChoice) -> Request<'a> {
+        Request {
+            spec,
+            choice,
+            shine: &[],
+        }
+    }
+}
+
+/// Why a package is not mounted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Refused {
+    /// The file cannot be opened as a package (missing, truncated, not a
+    /// package, damaged).
+    Invalid {
+        /// The reader's error.
+        error: String,
+    },
+    /// Requirements that no mountable package meets.
+    Unmet {
+        /// Each requirement, as written in the package.
+        requirements: Vec<String>,
+    },
+    /// It requires a package that is itself not mounted.
+    NeedsRefused,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Invalid { error } => write!(f, "not a valid package: {error}"),
+            Refused::Unmet { requirements } => {
+                write!(f, "unmet requirement {}", requirements.join(", "))
+            }
+            Refused::NeedsRefused => {
+                f.write_str("it requires a package that is itself not mounted")
+            }
+        }
+    }
+}
+
+/// A package left out of the mount, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The package file.
+    pub path: PathBuf,
+    /// Its layer (`None` for a package file mounted on its own).
+    pub layer: Option<Layer>,
+    /// `<name>-<version>`, when its metadata could be read.
+    pub label: Option<String>,
+    /// Why.
+    pub reason: Refused,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        match (&self.label, self.layer) {
+            (Some(l), Some(layer)) => write!(f, " ({l}, {layer})")?,
+            (Some(l), None) => write!(f, " ({l})")?,
+            (None, Some(layer)) => write!(f, " ({layer})")?,
+            (None, None) => {}
+        }
+        write!(f, " is not mounted: {}", self.reason)
+    }
+}
+
+/// What a mount shows, decided.
+#[derive(Debug)]
+pub struct Plan {
+    /// The union of the mounted packages ([`Tree::packages`], ascending
+    /// priority).
+    pub tree: Tree,
+    /// The generation planned (`None`: a directory scan or package files).
+    pub generation: Option<u64>,
+    /// Packages left out, with the reason, in mount order.
+    pub refused: Vec<Refusal>,
+    /// The blocked entries hidden.
+    pub blocked: Vec<String>,
+    /// Warnings to show loudly (a fallback to an older generation, blocked
+    /// entries unreadable, a package's file hidden by a shine-through
+    /// directory, ...).
+    pub warnings: Vec<String>,
+    /// Packages taken over from the previous tree unopened.
+    pub reused: usize,
+    /// Time spent opening packages.
+    pub open_time: Duration,
+    /// Time spent merging them.
+    pub merge_time: Duration,
+}
+
+/// Decide what `request` mounts. Packages of `previous` (a tree being
+/// replaced) whose file is unchanged (same path, owner, device, inode, size
+/// and modification time) are taken over instead of being opened again.
+///
+/// Package files named one by one must all open ([`PlanError::Package`]).
+/// In a root, a package that cannot be opened is refused, and so is, in a
+/// root with state, one whose requirements the generation's other mountable
+/// packages do not meet: the rest is mounted, because a system must boot.
+pub fn plan(request: &Request<'_>, previous: Option<&Tree>) -> Result<Plan, PlanError> {
+    let resolved = source::resolve_with(request.spec, request.choice)?;
+    plan_resolved(
+        &resolved,
+        matches!(request.spec, MountSpec::Files(_)),
+        request.shine,
+        previous,
+    )
+}
+
+/// [`plan`] of what [`source::resolve_with`] decided; `strict`: every
+/// package must open.
+pub fn plan_resolved(
+    resolved: &Resolved,
+    strict: bool,
+    shine: &[String],
+    previous: Option<&Tree>,
+) -> Result<Plan, PlanError> {
+    let started = Instant::now();
+    let mut slots: Vec<Option<MountedPackage>> = resolved
+        .packages
+        .iter()
+        .map(|src| previous.and_then(|t| unchanged(t, src)))
+        .collect();
+    let reused = slots.iter().filter(|s| s.is_some()).count();
+    let (indexes, sources): (Vec<usize>, Vec<SourcePackage>) = resolved
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| slots.get(*i).is_some_and(Option::is_none))
+        .map(|(i, p)| (i, p.clone()))
+        .unzip();
+    let mut refused = Vec::new();
+    for (i, opened) in indexes.into_iter().zip(package::open_all(sources)) {
+        match opened {
+            Ok(p) => {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(p);
+                }
+            }
+            Err((src, source)) if strict => {
+                return Err(PlanError::Package {
+                    path: src.path,
+                    source,
+                })
+            }
+            Err((src, e)) => refused.push((
+                src.path.clone(),
+                Refusal {
+                    path: src.path,
+                    layer: src.layer,
+                    label: None,
+                    reason: Refused::Invalid {
+                        error: e.to_string(),
+                    },
+                },
+            )),
+        }
+    }
+    let open_time = started.elapsed();
+    let mut packages: Vec<MountedPackage> = slots.into_iter().flatten().collect();
+    if resolved.check_dependencies {
+        let (kept, unmet) = split_unmet(packages);
+        packages = kept;
+        refused.extend(unmet.into_iter().map(|r| (r.path.clone(), r)));
+    }
+    // Refusals in mount order, like the packages.
+    refused.sort_by_key(|(path, _)| {
+        resolved
+            .packages
+            .iter()
+            .position(|p| &p.path == path)
+            .unwrap_or(usize::MAX)
+    });
+    packages.retain(|p| resolved.layer_shown(p.source()));
+    let merge_started = Instant::now();
+    let tree = Tree::with_shine_through(packages, &resolved.blocked, shine)?;
+    let mut warnings = resolved.warnings.clone();
+    warnings.extend(tree.warnings().iter().cloned());
+    Ok(Plan {
+        tree,
+        generation: resolved.generation,
+        refused: refused.into_iter().map(|(_, r)| r).collect(),
+        blocked: resolved.blocked.clone(),
+        warnings,
+        reused,
+        open_time,
+        merge_time: merge_started.elapsed(),
+    })
+}
+
+/// Split `packages` into those whose requirements the others meet
+/// ([`crate::deps::mountable`]) and refusals of the rest.
+fn split_unmet(packages: Vec<MountedPackage>) -> (Vec<MountedPackage>, Vec<Refusal>) {
+    let infos: Vec<&PackageInfo> = packages.iter().map(|p| p.package().info()).collect();
+    let ok = crate::deps::mountable(&infos);
+    if ok.iter().all(|&m| m) {
+        return (packages, Vec::new());
+    }
+    let problems = crate::deps::check_refs(&infos);
+    let mut kept = Vec::with_capacity(packages.len());
+    let mut refused = Vec::new();
+    for (i, (p, mountable)) in packages.into_iter().zip(ok).enumerate() {
+        if mountable {
+            kept.push(p);
+            continue;
+        }
+        let requirements: Vec<String> = problems
+            .iter()
+            .filter_map(|pr| match pr {
+                crate::DepProblem::Unmet {
+                    package,
+                    requirement,
+                    ..
+                } if *package == i => Some(requirement.clone()),
+                _ => None,
+            })
+            .collect();
+        refused.push(Refusal {
+            path: p.path().to_path_buf(),
+            layer: p.source().layer,
+            label: Some(crate::deps::label(p.package().info())),
+            reason: if requirements.is_empty() {
+                Refused::NeedsRefused
+            } else {
+                Refused::Unmet { requirements }
+            },
+        });
+    }
+    (kept, refused)
+}
+
+/// The package of `tree` that is `src`'s file, unchanged since it was opened.
+fn unchanged(tree: &Tree, src: &SourcePackage) -> Option<MountedPackage> {
+    let now = std::fs::metadata(&src.path).ok()?;
+    tree.packages()
+        .iter()
+        .find(|m| {
+            m.source() == src
+                && m.file()
+                    .and_then(|f| f.metadata().ok())
+                    .is_some_and(|then| {
+                        then.dev() == now.dev()
+                            && then.ino() == now.ino()
+                            && then.size() == now.size()
+                            && then.mtime() == now.mtime()
+                            && then.mtime_nsec() == now.mtime_nsec()
+                    })
+        })
+        .cloned()
+}
