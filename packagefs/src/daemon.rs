@@ -4,9 +4,12 @@
 //! The command re-executes itself with `--foreground --ready-fd N` in a new
 //! session (never forking a process that has threads), with its standard
 //! streams on `/dev/null` (standard error on the `--log-file`, if any), and
-//! waits on a pipe: the daemon writes `ok` once the kernel has completed the
-//! FUSE handshake, or `error: <reason>` if mounting failed. A daemon that
-//! dies without a word is reported with its exit status.
+//! waits on a pipe: the daemon writes `warning: <text>` lines for what the
+//! caller must hear (packages left out of the mount, a fallback to an older
+//! generation), printed on the caller's standard error, then `ok` once the
+//! kernel has completed the FUSE handshake, or `error: <reason>` if mounting
+//! failed. A daemon that dies without a word is reported with its exit
+//! status.
 //!
 //! Readiness is reported once the FUSE session is serving *and* the
 //! shine-through directories are bound ([`serve`] runs the set-up on its own
@@ -110,9 +113,15 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
         .map_err(io_err("cannot start the packagefs daemon"))?;
     drop(write_end);
 
-    let mut message = String::new();
-    let read = File::from(read_end).read_to_string(&mut message);
-    let message = message.trim();
+    let mut report = String::new();
+    let read = File::from(read_end).read_to_string(&mut report);
+    let mut message = "";
+    for line in report.lines() {
+        match line.strip_prefix("warning: ") {
+            Some(w) => eprintln!("packagefs: {w}"),
+            None => message = line.trim(),
+        }
+    }
     if message == "ok" {
         return Ok(());
     }
@@ -166,6 +175,18 @@ impl Readiness {
             let _ = p.write_all(b"ok\n");
         }
         notify_systemd(&[sd_notify::NotifyState::Ready]);
+    }
+
+    /// Say `text` (one line) to whoever started the mount: on the parent's
+    /// standard error through the pipe, else on our own (a foreground run).
+    pub fn warn(&mut self, text: &str) {
+        let line = text.replace('\n', " ");
+        match self.pipe.as_mut() {
+            Some(p) => {
+                let _ = p.write_all(format!("warning: {line}\n").as_bytes());
+            }
+            None => eprintln!("packagefs: {line}"),
+        }
     }
 
     /// Report a failure (one line).

@@ -116,6 +116,12 @@ struct MountFlags {
     /// the read-only tree (comma-separated; `-o shine_through=var:tmp`).
     #[arg(long, value_name = "var,tmp,...")]
     shine_through: Option<String>,
+    /// Fail instead of mounting without a package the plan refuses (a
+    /// damaged file, unmet requirements). Without it such packages are left
+    /// out, each named on standard error, and the rest is mounted: a system
+    /// must boot.
+    #[arg(long)]
+    strict: bool,
     /// Internal: report readiness on this descriptor.
     #[arg(long, hide = true, value_name = "FD")]
     ready_fd: Option<i32>,
@@ -214,13 +220,9 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
     }
     if !flags.foreground {
         // Check what we can before starting the daemon, then let it do the rest.
-        let p = prepare(sources, mountpoint, flags, &options)?;
-        // Say loudly on the terminal what the daemon will only log.
-        if let Ok(r) = packagefs::plan::source::resolve_with(&p.spec, p.generation) {
-            for w in &r.warnings {
-                eprintln!("packagefs: {w}");
-            }
-        }
+        // (The daemon reports its warnings and refused packages through
+        // the readiness pipe; they are printed on standard error.)
+        prepare(sources, mountpoint, flags, &options)?;
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         return daemon::spawn_background(&args, flags.log_file.as_deref())
             .map_err(|e| e.to_string());
@@ -229,15 +231,16 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         Some(fd) => Readiness::from_fd(fd).map_err(|e| e.to_string())?,
         None => Readiness::none(),
     };
-    let (session, p) =
-        match init_logging(flags).and_then(|()| start(sources, mountpoint, flags, &options)) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("{e}");
-                readiness.failed(&e);
-                return Err(e);
-            }
-        };
+    let (session, p) = match init_logging(flags)
+        .and_then(|()| start(sources, mountpoint, flags, &options, &mut readiness))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            readiness.failed(&e);
+            return Err(e);
+        }
+    };
     tracing::info!("mounted at {}", p.mountpoint.display());
     if flags.read_ahead_kb > 0 {
         if let Err(e) = fuse::set_read_ahead(&p.mountpoint, flags.read_ahead_kb) {
@@ -353,6 +356,7 @@ fn start(
     mountpoint: &Path,
     flags: &MountFlags,
     options: &MountOptions,
+    readiness: &mut Readiness,
 ) -> Result<(fuser::Session<fuse::FuseFs>, Prepared), String> {
     let started = std::time::Instant::now();
     let mut p = prepare(sources, mountpoint, flags, options)?;
@@ -362,6 +366,18 @@ fn start(
         shine: &p.shine,
     };
     let plan = packagefs::load(&request, None).map_err(|e| e.to_string())?;
+    // Nothing left out silently: on the caller's standard error before
+    // `packagefs mount` returns (they are in the log too).
+    for w in &plan.warnings {
+        readiness.warn(w);
+    }
+    if flags.strict && !plan.refused.is_empty() {
+        let names: Vec<String> = plan.refused.iter().map(|r| r.to_string()).collect();
+        return Err(format!("--strict: {}", names.join("; ")));
+    }
+    for r in &plan.refused {
+        readiness.warn(&r.to_string());
+    }
     let loaded = started.elapsed();
     let fs = Snapshot::new(plan.tree, plan.generation, &p.fs_config)
         .map_err(|e| format!("cannot start worker threads: {e}"))?;

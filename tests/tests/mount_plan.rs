@@ -1,0 +1,239 @@
+//! The mount and `pkgctl status` follow one plan: the layer decides the
+//! winner of a path whatever order packages were activated in, status names
+//! the same winner the mount shows, and every package the mount leaves out
+//! is named with its reason on `packagefs mount`'s standard error (the mount
+//! still succeeds, unless `--strict`) and by `pkgctl status`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hpkg_format::Compression;
+use packagefs_tests::{bin_path, write_package, PackagefsMount};
+
+/// A package `name` at `dir/<name>.hpkg` whose only file is `etc/conf`,
+/// holding `name`.
+fn conf_package(dir: &Path, name: &str) -> PathBuf {
+    let src = dir.join(format!("src-{name}"));
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/conf"), name).unwrap();
+    let out = dir.join(format!("{name}.hpkg"));
+    write_package(&src, name, &out, Compression::Zstd);
+    out
+}
+
+fn pkgctl(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin_path("pkgctl"))
+        .arg("-R")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "pkgctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `pkgctl status --json`'s shadowed paths as (path, hidden label, shown label).
+fn shadowed(root: &Path) -> Vec<(String, String, String)> {
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(pkgctl(root, &["status", "--json"]))).unwrap();
+    v["shadowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().to_string(),
+                s["hidden"]["label"].as_str().unwrap().to_string(),
+                s["shown"]["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_layer_wins_in_every_activation_order() {
+    // (first added, its layer), (then added, its layer): the user layer's
+    // package must win both times, in the mount and in status.
+    for order in [
+        [("low", "system"), ("high", "user")],
+        [("high", "user"), ("low", "system")],
+        [("high", "common"), ("low", "system")],
+        [("low", "common"), ("high", "user")],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        ok(Command::new(bin_path("pkgctl"))
+            .arg("init")
+            .arg(&root)
+            .output()
+            .unwrap());
+        let m = PackagefsMount::new(&[&root], &[]);
+        for (name, layer) in order {
+            let pkg = conf_package(dir.path(), name);
+            ok(pkgctl(
+                &root,
+                &["add", "--layer", layer, pkg.to_str().unwrap()],
+            ));
+        }
+        assert!(
+            packagefs_tests::wait_for(10, || std::fs::read_to_string(m.path().join("etc/conf"))
+                .is_ok_and(|c| c == "high")),
+            "{order:?}: the mount shows {:?}\n{}",
+            std::fs::read_to_string(m.path().join("etc/conf")),
+            m.log()
+        );
+        let fresh = PackagefsMount::new(&[&root], &[]);
+        assert_eq!(
+            std::fs::read_to_string(fresh.path().join("etc/conf")).unwrap(),
+            "high",
+            "{order:?}: a fresh mount"
+        );
+        assert_eq!(
+            shadowed(&root),
+            vec![(
+                "etc/conf".to_string(),
+                "low-1.0-1".to_string(),
+                "high-1.0-1".to_string()
+            )],
+            "{order:?}: status"
+        );
+    }
+}
+
+/// A root whose generation holds `good` and `needy` (which requires a
+/// package nobody provides), and whose system layer has a damaged file.
+fn root_with_refusals(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    ok(Command::new(bin_path("pkgctl"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap());
+    let good = conf_package(dir, "good");
+    ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
+    // needy: requires "nowhere"; added with --force.
+    let src = dir.join("src-needy");
+    std::fs::create_dir_all(src.join("data")).unwrap();
+    std::fs::write(src.join("data/needy"), "needy").unwrap();
+    let text = packagefs_tests::package_info_text("needy") + "requires { nowhere }\n";
+    let info = hpkg_format::info_text::parse(&text).unwrap();
+    let needy = dir.join("needy.hpkg");
+    hpkg_format::create_from_dir(&src, &info, &needy, &Default::default(), &mut |_| {}).unwrap();
+    ok(pkgctl(&root, &["add", "--force", needy.to_str().unwrap()]));
+    root
+}
+
+#[test]
+fn a_refused_package_is_named_at_mount_and_by_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = root_with_refusals(dir.path());
+    let (_tmp, mountpoint, log) = PackagefsMount::mount_dir();
+    let out = Command::new(bin_path("packagefs"))
+        .arg("mount")
+        .arg(&root)
+        .arg(&mountpoint)
+        .arg("--log-file")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let guard = packagefs_tests::MountGuard::new(&mountpoint);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the mount must succeed: {stderr}");
+    assert!(
+        stderr.contains("needy") && stderr.contains("unmet requirement nowhere"),
+        "standard error does not name the refused package: {stderr:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mountpoint.join("etc/conf")).unwrap(),
+        "good"
+    );
+    assert!(!mountpoint.join("data/needy").exists());
+    drop(guard);
+
+    // --strict: the same root fails to mount, naming it.
+    let (_tmp2, mountpoint2, log2) = PackagefsMount::mount_dir();
+    let out = Command::new(bin_path("packagefs"))
+        .arg("mount")
+        .arg(&root)
+        .arg(&mountpoint2)
+        .arg("--log-file")
+        .arg(&log2)
+        .arg("--strict")
+        .output()
+        .unwrap();
+    let _guard2 = packagefs_tests::MountGuard::new(&mountpoint2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "--strict mounted anyway");
+    assert!(stderr.contains("needy"), "{stderr}");
+    assert!(!packagefs_tests::is_mounted(&mountpoint2).unwrap());
+
+    // status, text and JSON.
+    let text = ok(pkgctl(&root, &["status"]));
+    assert!(
+        text.lines()
+            .any(|l| l.contains("needy-1.0-1") && l.contains("unmet requirement nowhere")),
+        "{text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(pkgctl(&root, &["status", "--json"]))).unwrap();
+    let nm = v["not_mounted"].as_array().unwrap();
+    assert_eq!(nm.len(), 1, "{v}");
+    assert_eq!(nm[0]["label"], "needy-1.0-1");
+    assert_eq!(nm[0]["reason"]["kind"], "unmet");
+    assert_eq!(nm[0]["reason"]["requirements"][0], "nowhere");
+    assert!(nm[0]["path"].as_str().unwrap().ends_with(".hpkg"));
+}
+
+#[test]
+fn a_damaged_package_in_the_generation_is_refused_with_the_reader_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    ok(Command::new(bin_path("pkgctl"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap());
+    let good = conf_package(dir.path(), "good");
+    let other = conf_package(dir.path(), "other");
+    ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
+    ok(pkgctl(
+        &root,
+        &["add", "--layer", "user", other.to_str().unwrap()],
+    ));
+    // Damage the active file in place: the generation still names it.
+    let active = root.join("user/packages/other.hpkg");
+    std::fs::write(&active, b"no longer a package").unwrap();
+    let (_tmp, mountpoint, log) = PackagefsMount::mount_dir();
+    let out = Command::new(bin_path("packagefs"))
+        .arg("mount")
+        .arg(&root)
+        .arg(&mountpoint)
+        .arg("--log-file")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let _guard = packagefs_tests::MountGuard::new(&mountpoint);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("other.hpkg") && stderr.contains("not a valid package"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mountpoint.join("etc/conf")).unwrap(),
+        "good"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(pkgctl(&root, &["status", "--json"]))).unwrap();
+    let nm = v["not_mounted"].as_array().unwrap();
+    assert_eq!(nm.len(), 1, "{v}");
+    assert_eq!(nm[0]["file_name"], "other.hpkg");
+    assert_eq!(nm[0]["reason"]["kind"], "invalid");
+}
