@@ -237,3 +237,47 @@ fn a_damaged_package_in_the_generation_is_refused_with_the_reader_error() {
     assert_eq!(nm[0]["file_name"], "other.hpkg");
     assert_eq!(nm[0]["reason"]["kind"], "invalid");
 }
+
+#[test]
+fn a_bad_file_dropped_into_a_live_root_is_logged_and_listed_by_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    ok(Command::new(bin_path("pkgctl"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap());
+    let good = conf_package(dir.path(), "good");
+    ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
+    let m = PackagefsMount::new(&[&root], &[]);
+    // Half a package: what a copy interrupted midway leaves.
+    let bytes = std::fs::read(conf_package(dir.path(), "half")).unwrap();
+    std::fs::write(
+        root.join("common/packages/half.hpkg"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    assert!(
+        packagefs_tests::wait_for(10, || m.log().contains("half.hpkg")),
+        "the refusal is not logged:\n{}",
+        m.log()
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(pkgctl(&root, &["status", "--json"]))).unwrap();
+    let na = v["not_activated"].as_array().unwrap();
+    assert_eq!(na.len(), 1, "{v}");
+    assert_eq!(na[0]["file_name"], "half.hpkg");
+    assert_eq!(na[0]["layer"], "common");
+    assert_eq!(na[0]["reason"]["kind"], "invalid");
+    let text = ok(pkgctl(&root, &["status"]));
+    assert!(
+        text.lines()
+            .any(|l| l.contains("common/half.hpkg") && l.contains("not a valid package")),
+        "{text}"
+    );
+    // The mount is as it was.
+    assert_eq!(
+        std::fs::read_to_string(m.path().join("etc/conf")).unwrap(),
+        "good"
+    );
+}

@@ -24,6 +24,8 @@ use crate::output::{lossy, Out};
 ///   not mounted: active packages the mount leaves out, each with its file
 ///     and the reason (requirements unmet, file missing or not a valid
 ///     package);
+///   not activated: files in a packages directory that the generation does
+///     not hold, with the reason (not a valid package, or not activated);
 ///   dependency problems: unmet requirements and conflicts;
 ///   blocked entries: the paths ROOT/system/state/blocked-entries hides.
 ///
@@ -51,6 +53,11 @@ use crate::output::{lossy, Out};
 ///                                        left out of the mount (and of
 ///                                        "shadowed"); label "" when the
 ///                                        metadata is unreadable
+///     "not_activated": [same shape as not_mounted],
+///                                        files in a packages directory that
+///                                        the generation does not hold: not
+///                                        valid packages (a half-copied or
+///                                        damaged file) or not yet activated
 ///     "problems": [
 ///       {"kind": "unmet", "package": 0, "name": "hello_user-1.0-1",
 ///        "requirement": "hello_base"}
@@ -132,6 +139,7 @@ struct StatusJson<'a> {
     fallback: bool,
     shadowed: Vec<ShadowedJson>,
     not_mounted: Vec<NotMounted>,
+    not_activated: Vec<NotMounted>,
     problems: &'a [DepProblem],
     unreadable: Vec<Unreadable>,
     blocked_entries: &'a [String],
@@ -168,19 +176,21 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             shown: Named::of(s.shown),
         })
         .collect();
-    let not_mounted: Vec<NotMounted> = plan
-        .refused
+    let described = |r: &plan::Refusal| NotMounted {
+        named: Named {
+            layer: r.layer.unwrap_or(Layer::System),
+            file_name: file_name(&r.path),
+            label: r.label.clone().unwrap_or_default(),
+        },
+        path: r.path.display().to_string(),
+        reason: r.reason.clone(),
+        message: r.reason.to_string(),
+    };
+    let not_mounted: Vec<NotMounted> = plan.refused.iter().map(described).collect();
+    let not_activated: Vec<NotMounted> = plan::unactivated(&root, generation)
+        .map_err(state_err)?
         .iter()
-        .map(|r| NotMounted {
-            named: Named {
-                layer: r.layer.unwrap_or(Layer::System),
-                file_name: file_name(&r.path),
-                label: r.label.clone().unwrap_or_default(),
-            },
-            path: r.path.display().to_string(),
-            reason: r.reason.clone(),
-            message: r.reason.to_string(),
-        })
+        .map(described)
         .collect();
     let deps = root.check_dependencies(generation);
     let unreadable: Vec<Unreadable> = deps
@@ -200,6 +210,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             fallback: loaded.fallback,
             shadowed,
             not_mounted,
+            not_activated,
             problems: &deps.problems,
             unreadable,
             blocked_entries,
@@ -231,17 +242,22 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             s.shown.file_name
         ))?;
     }
-    out.line(format_args!("not mounted: {}", not_mounted.len()))?;
-    for n in &not_mounted {
-        let label = if n.named.label.is_empty() {
-            String::new()
-        } else {
-            format!("{} ", n.named.label)
-        };
-        out.line(format_args!(
-            "  {label}({}/{}): {}",
-            n.named.layer, n.named.file_name, n.message
-        ))?;
+    for (title, list) in [
+        ("not mounted", &not_mounted),
+        ("not activated (in a packages directory)", &not_activated),
+    ] {
+        out.line(format_args!("{title}: {}", list.len()))?;
+        for n in list {
+            let label = if n.named.label.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", n.named.label)
+            };
+            out.line(format_args!(
+                "  {label}({}/{}): {}",
+                n.named.layer, n.named.file_name, n.message
+            ))?;
+        }
     }
     out.line(format_args!(
         "dependency problems: {}",

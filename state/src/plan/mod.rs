@@ -104,6 +104,10 @@ pub enum Refused {
     },
     /// It requires a package that is itself not mounted.
     NeedsRefused,
+    /// A valid package file in a packages directory that the generation in
+    /// force does not hold: a running mount activates it (unless its layer
+    /// already has it under another name), `pkgctl add` does otherwise.
+    NotActivated,
 }
 
 impl fmt::Display for Refused {
@@ -116,6 +120,7 @@ impl fmt::Display for Refused {
             Refused::NeedsRefused => {
                 f.write_str("it requires a package that is itself not mounted")
             }
+            Refused::NotActivated => f.write_str("not in the generation in force (not activated)"),
         }
     }
 }
@@ -267,6 +272,41 @@ pub fn plan_resolved(
         open_time,
         merge_time: merge_started.elapsed(),
     })
+}
+
+/// The files of `root`'s packages directories that `generation` does not
+/// hold, each with why it is not mounted: a file that is not a valid
+/// package (half-copied, damaged) says what the reader found, a valid one
+/// is [`Refused::NotActivated`].
+pub fn unactivated(
+    root: &crate::root::Root,
+    generation: &crate::active_list::Generation,
+) -> crate::error::Result<Vec<Refusal>> {
+    let mut out = Vec::new();
+    for layer in Layer::ALL {
+        for name in root.package_files(layer)? {
+            if generation.find(layer, &name).is_some() {
+                continue;
+            }
+            let path = root.layout().package_file(layer, &name);
+            let (label, reason) = match hpkg_format::Package::open(&path) {
+                Ok(p) => (Some(crate::deps::label(p.info())), Refused::NotActivated),
+                Err(e) => (
+                    None,
+                    Refused::Invalid {
+                        error: e.to_string(),
+                    },
+                ),
+            };
+            out.push(Refusal {
+                path,
+                layer: Some(layer),
+                label,
+                reason,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Split `packages` into those whose requirements the others meet
