@@ -1,5 +1,7 @@
 //! The package root on disk: `active.list`, generations, the retained store,
-//! locking and crash-safe transactions.
+//! locking and crash-safe transactions; and the planner ([`plan`]) that
+//! decides what a mount of a generation shows, for the daemon and
+//! `pkgctl status` alike.
 //!
 //! ```text
 //! ROOT/
@@ -59,6 +61,8 @@
 //! | [`Root::blocked_entries`]`() -> Result<Vec<String>>` | paths to hide from the mount |
 //! | [`deps::check`]`(&[PackageInfo]) -> Vec<DepProblem>` | dependency check of any set |
 //! | [`deps::mountable`]`(&[&PackageInfo]) -> Vec<bool>` | what the daemon may mount |
+//! | [`plan::plan`]`(&Request, previous) -> Result<Plan, PlanError>` | what a mount shows: packages, refusals, the union tree |
+//! | [`plan::unactivated`]`(&Root, &Generation) -> Result<Vec<Refusal>>` | files of the packages directories the generation does not hold |
 //!
 //! # JSON
 //!
