@@ -114,15 +114,6 @@ impl ShardedChunkCache {
         cached || lock(&self.in_flight).contains_key(&key)
     }
 
-    /// A cached chunk, or the result of a load in progress; `None` if neither.
-    pub fn get_or_join(&self, key: ChunkKey) -> Option<Chunk> {
-        match self.claim(key) {
-            Claim::Cached(c) => Some(c),
-            Claim::Loading(l) => l.wait(),
-            Claim::Mine(_) => None,
-        }
-    }
-
     /// Find a chunk, or the load in progress of it, or else take the job of
     /// loading it: other threads asking for it meanwhile wait for the
     /// [`ClaimGuard`] to publish it.

@@ -8,7 +8,10 @@
 //! merges with the directories directly below it down to the first
 //! non-directory, which hides everything from there down (and a file hides
 //! everything below it); a blocked path is left out with its subtree; a
-//! merged directory shows the lowest merged package's metadata. The planner
+//! merged directory shows the lowest merged package's metadata; a
+//! shine-through name is a directory at the top level whatever the packages
+//! have there (every package directory of that name merged into it, every
+//! non-directory hidden, none of it blockable). The planner
 //! (a breadth-first flat tree over real packages in a real root) must agree
 //! on every node, every shadow and every refusal.
 
@@ -79,14 +82,22 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
-fn case_strategy() -> impl Strategy<Value = (Vec<Pkg>, Vec<String>)> {
+/// A case: the packages in activation order, the blocked entries and the
+/// shine-through names.
+type Case = (Vec<Pkg>, Vec<String>, Vec<String>);
+
+fn case_strategy() -> impl Strategy<Value = Case> {
     (1usize..6).prop_flat_map(|n| {
         (
             prop::collection::vec(pkg_strategy(n), n),
             prop::collection::vec(path_strategy(), 0..3),
+            prop::sample::subsequence(vec!["a".to_string(), "c".to_string()], 0..=2),
         )
     })
 }
+
+/// The provider the model names for a synthetic shine-through directory.
+const SHINE: &str = "<shine-through>";
 
 /// Write package `i` into `dir`.
 fn write(dir: &Path, i: usize, p: &Pkg) -> std::path::PathBuf {
@@ -127,7 +138,7 @@ struct View {
     refused: BTreeSet<String>,
 }
 
-fn model(pkgs: &[Pkg], blocked: &[String]) -> View {
+fn model(pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> View {
     let mut view = View::default();
     // Mountable: a fixed point.
     let mut ok = vec![true; pkgs.len()];
@@ -156,7 +167,11 @@ fn model(pkgs: &[Pkg], blocked: &[String]) -> View {
     order.reverse();
     let blocked: BTreeSet<&str> = blocked.iter().map(String::as_str).collect();
     // The paths in any package, parents before children.
-    let mut paths: Vec<&String> = pkgs.iter().flat_map(|p| p.entries.keys()).collect();
+    let mut paths: Vec<&String> = pkgs
+        .iter()
+        .flat_map(|p| p.entries.keys())
+        .chain(shine)
+        .collect();
     paths.sort_by_key(|p| (p.matches('/').count(), p.as_str()));
     paths.dedup();
     // Contributors of each visible directory, highest first.
@@ -167,18 +182,28 @@ fn model(pkgs: &[Pkg], blocked: &[String]) -> View {
         let Some(contributors) = merged.get(parent) else {
             continue; // the parent is not a visible directory
         };
-        if blocked.contains(path.as_str()) {
-            continue;
-        }
         let stack: Vec<usize> = contributors
             .iter()
             .copied()
             .filter(|&i| pkgs[i].entries.contains_key(path))
             .collect();
+        let is_dir = |i: usize| pkgs[i].entries.get(path) == Some(&true);
+        if shine.contains(path) {
+            let dirs: Vec<usize> = stack.iter().copied().filter(|&i| is_dir(i)).collect();
+            for &hidden in stack.iter().filter(|&&i| !is_dir(i)) {
+                view.shadows.insert((path.clone(), name(hidden)));
+            }
+            let provider = dirs.last().map_or(SHINE.to_string(), |&i| name(i));
+            view.nodes.insert(path.clone(), (provider, true));
+            merged.insert(path.clone(), dirs);
+            continue;
+        }
+        if blocked.contains(path.as_str()) {
+            continue;
+        }
         let Some(&winner) = stack.first() else {
             continue;
         };
-        let is_dir = |i: usize| pkgs[i].entries.get(path) == Some(&true);
         if is_dir(winner) {
             let dirs: Vec<usize> = stack.iter().copied().take_while(|&i| is_dir(i)).collect();
             for &hidden in &stack[dirs.len()..] {
@@ -199,7 +224,7 @@ fn model(pkgs: &[Pkg], blocked: &[String]) -> View {
 
 /// What the planner decides for the same packages, activated in order in a
 /// real root.
-fn planned(dir: &Path, pkgs: &[Pkg], blocked: &[String]) -> View {
+fn planned(dir: &Path, pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> View {
     let root_dir = dir.join("root");
     let root = Root::init(&root_dir).unwrap();
     for (i, p) in pkgs.iter().enumerate() {
@@ -212,7 +237,12 @@ fn planned(dir: &Path, pkgs: &[Pkg], blocked: &[String]) -> View {
     )
     .unwrap();
     let spec = MountSpec::from_sources(std::slice::from_ref(&root_dir), &[]).unwrap();
-    let plan = plan::plan(&Request::new(&spec, GenerationChoice::Current), None).unwrap();
+    let request = Request {
+        spec: &spec,
+        choice: GenerationChoice::Current,
+        shine,
+    };
+    let plan = plan::plan(&request, None).unwrap();
     let mut view = View::default();
     for r in &plan.refused {
         let label = r.label.clone().unwrap_or_default();
@@ -222,7 +252,9 @@ fn planned(dir: &Path, pkgs: &[Pkg], blocked: &[String]) -> View {
     let tree = &plan.tree;
     for i in 1..tree.len() as u32 {
         let node = tree.at(i).unwrap();
-        let provider = node.package().unwrap().package().info().name.clone();
+        let provider = node
+            .package()
+            .map_or(SHINE.to_string(), |p| p.package().info().name.clone());
         let path = String::from_utf8(node.path()).unwrap();
         view.nodes
             .insert(path, (provider, node.kind() == EntryKind::Directory));
@@ -243,10 +275,10 @@ proptest! {
     })]
 
     #[test]
-    fn the_planner_agrees_with_the_model((pkgs, blocked) in case_strategy()) {
+    fn the_planner_agrees_with_the_model((pkgs, blocked, shine) in case_strategy()) {
         let dir = tempfile::tempdir().unwrap();
-        let got = planned(dir.path(), &pkgs, &blocked);
-        let want = model(&pkgs, &blocked);
+        let got = planned(dir.path(), &pkgs, &blocked, &shine);
+        let want = model(&pkgs, &blocked, &shine);
         prop_assert_eq!(got, want);
     }
 }
