@@ -71,7 +71,11 @@ pub fn log_plan(plan: &Plan, previous: Option<&Tree>) {
         tracing::warn!("{w}");
     }
     for r in &plan.refused {
-        tracing::warn!(file = %r.path.display(), "{r}");
+        tracing::warn!(
+            package = r.package.as_deref().unwrap_or("-"),
+            file = %r.path.display(),
+            "{r}"
+        );
     }
     if let Some(n) = plan.generation {
         tracing::info!(
@@ -109,7 +113,7 @@ pub fn log_plan(plan: &Plan, previous: Option<&Tree>) {
                 String::from_utf8_lossy(&s.path),
                 s.hidden.label(),
                 s.hidden_kind.name(),
-                s.shown.label()
+                s.shown.map_or("the shine-through directory", |p| p.label())
             );
         }
     }

@@ -120,7 +120,7 @@ fn the_higher_layer_hides_files_and_merges_directories() {
     assert_eq!(shadowed, hidden);
     for s in t.shadowed() {
         assert!(s.hidden.label().ends_with("(system)"));
-        assert!(s.shown.label().ends_with("(user)"));
+        assert!(s.shown.unwrap().label().ends_with("(user)"));
     }
     // Files and symlinks come from the user layer, merged directories keep
     // the system layer's metadata; the tree is no bigger than one package's.

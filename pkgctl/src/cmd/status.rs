@@ -43,7 +43,8 @@ use crate::output::{lossy, Out};
 ///       {"path": "etc/hello/hello.conf",
 ///        "kind": "file" | "directory" | "symlink",     of the hidden entry
 ///        "hidden": {"layer": "system", "file_name": "...", "label": "hello_base-1.0-1"},
-///        "shown":  {"layer": "user", "file_name": "...", "label": "hello_user-1.0-1"}}
+///        "shown":  {"layer": "user", "file_name": "...", "label": "hello_user-1.0-1"}
+///                  or null: a shine-through directory no package has}
 ///     ],
 ///     "not_mounted": [{"layer", "file_name", "label", "path",
 ///                      "reason": {"kind": "unmet", "requirements": ["..."]}
@@ -112,7 +113,8 @@ struct ShadowedJson {
     path: String,
     kind: &'static str,
     hidden: Named,
-    shown: Named,
+    /// `None`: a shine-through directory no package has.
+    shown: Option<Named>,
 }
 
 /// A package the mount leaves out.
@@ -173,7 +175,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             path: lossy(&s.path).into_owned(),
             kind: s.hidden_kind.name(),
             hidden: Named::of(s.hidden),
-            shown: Named::of(s.shown),
+            shown: s.shown.map(Named::of),
         })
         .collect();
     let described = |r: &plan::Refusal| NotMounted {
@@ -230,16 +232,13 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
     }
     out.line(format_args!("shadowed paths: {}", shadowed.len()))?;
     for s in &shadowed {
+        let shown = match &s.shown {
+            Some(n) => format!("{} ({}/{})", n.label, n.layer, n.file_name),
+            None => "the shine-through directory".to_string(),
+        };
         out.line(format_args!(
-            "  /{}: {} of {} ({}/{}) hidden by {} ({}/{})",
-            s.path,
-            s.kind,
-            s.hidden.label,
-            s.hidden.layer,
-            s.hidden.file_name,
-            s.shown.label,
-            s.shown.layer,
-            s.shown.file_name
+            "  /{}: {} of {} ({}/{}) hidden by {shown}",
+            s.path, s.kind, s.hidden.label, s.hidden.layer, s.hidden.file_name,
         ))?;
     }
     for (title, list) in [

@@ -132,6 +132,8 @@ pub struct Refusal {
     pub path: PathBuf,
     /// Its layer (`None` for a package file mounted on its own).
     pub layer: Option<Layer>,
+    /// The package's name, when its metadata could be read.
+    pub package: Option<String>,
     /// `<name>-<version>`, when its metadata could be read.
     pub label: Option<String>,
     /// Why.
@@ -234,6 +236,7 @@ pub fn plan_resolved(
                 Refusal {
                     path: src.path,
                     layer: src.layer,
+                    package: None,
                     label: None,
                     reason: Refused::Invalid {
                         error: e.to_string(),
@@ -289,9 +292,14 @@ pub fn unactivated(
                 continue;
             }
             let path = root.layout().package_file(layer, &name);
-            let (label, reason) = match hpkg_format::Package::open(&path) {
-                Ok(p) => (Some(crate::deps::label(p.info())), Refused::NotActivated),
+            let (package, label, reason) = match hpkg_format::Package::open(&path) {
+                Ok(p) => (
+                    Some(p.info().name.clone()),
+                    Some(crate::deps::label(p.info())),
+                    Refused::NotActivated,
+                ),
                 Err(e) => (
+                    None,
                     None,
                     Refused::Invalid {
                         error: e.to_string(),
@@ -301,6 +309,7 @@ pub fn unactivated(
             out.push(Refusal {
                 path,
                 layer: Some(layer),
+                package,
                 label,
                 reason,
             });
@@ -339,6 +348,7 @@ fn split_unmet(packages: Vec<MountedPackage>) -> (Vec<MountedPackage>, Vec<Refus
         refused.push(Refusal {
             path: p.path().to_path_buf(),
             layer: p.source().layer,
+            package: Some(p.package().info().name.clone()),
             label: Some(crate::deps::label(p.package().info())),
             reason: if requirements.is_empty() {
                 Refused::NeedsRefused

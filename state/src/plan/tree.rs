@@ -185,8 +185,10 @@ pub struct Shadowed<'a> {
     pub hidden: &'a MountedPackage,
     /// The kind of the hidden node.
     pub hidden_kind: EntryKind,
-    /// The package whose node is shown.
-    pub shown: &'a MountedPackage,
+    /// The package whose node is shown (`None`: a shine-through directory
+    /// that no package has, which hides every package's non-directory of
+    /// its name).
+    pub shown: Option<&'a MountedPackage>,
 }
 
 impl Tree {
@@ -329,7 +331,7 @@ impl Tree {
                 path: node.path(),
                 hidden,
                 hidden_kind: hidden.package().toc().entry(s.entry).kind(),
-                shown: node.package()?,
+                shown: node.package(),
             })
         })
     }
