@@ -1,5 +1,5 @@
 //! The heap: a byte stream cut into 64 KiB chunks, each stored raw or
-//! compressed, with the chunk-size table at its end (spec §4). Random access
+//! compressed, with the chunk-size table at its end (`docs/hpkg-format.md` §4). Random access
 //! decompresses only the chunks a read touches, through a pluggable
 //! [`ChunkCache`].
 //!

@@ -1,5 +1,7 @@
 //! Read and write Haiku packages (`.hpkg`) and repository indexes (`.hpkr`)
-//! exactly as Haiku's tools do (see `spec/hpkg-format.md`).
+//! exactly as Haiku's tools do. The byte format is specified in
+//! `docs/hpkg-format.md` at the root of the repository; "spec §N" in the
+//! comments of this crate is section N of that file.
 //!
 //! - [`Package`] opens a package: [`Package::info`] is its typed metadata,
 //!   [`Package::toc`] a compact index of its entries, and
