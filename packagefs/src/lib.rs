@@ -15,8 +15,6 @@
 //!   the background and reports when the mount is ready (and to systemd).
 //! - [`shine`] makes the shine-through directories: the data directories
 //!   bind-mounted over top-level directories of the read-only tree.
-//! - [`cli_docs`] writes shell completions and man pages from a clap
-//!   command, for this binary and `pkgctl`.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,7 +30,6 @@
 //! ```
 
 pub mod cache;
-pub mod cli_docs;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;

@@ -74,9 +74,9 @@ enum Command {
         mountpoint: PathBuf,
     },
     /// Print the shell completion script for SHELL on standard output.
-    Completions(packagefs::cli_docs::CompletionsArgs),
+    Completions(cli_docs::CompletionsArgs),
     /// Write the man pages (section 8) of packagefs and its subcommands into DIR.
-    Man(packagefs::cli_docs::ManArgs),
+    Man(cli_docs::ManArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -127,12 +127,12 @@ fn main() -> ExitCode {
         }
         Some(Command::Completions(a)) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            packagefs::cli_docs::write_completions(&mut cmd, a.shell, &mut std::io::stdout())
+            cli_docs::write_completions(&mut cmd, a.shell, &mut std::io::stdout())
                 .map_err(|e| format!("cannot write the completion script: {e}"))
         }
         Some(Command::Man(a)) => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            packagefs::cli_docs::write_man_pages(&cmd, "8", &a.dir)
+            cli_docs::write_man_pages(&cmd, "8", &a.dir)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
