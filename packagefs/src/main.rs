@@ -114,9 +114,10 @@ struct MountFlags {
     /// the read-only tree (comma-separated; `-o shine_through=var:tmp`).
     #[arg(long, value_name = "var,tmp,...")]
     shine_through: Option<String>,
-    /// Internal: report readiness on this descriptor.
-    #[arg(long, hide = true, value_name = "FD")]
-    ready_fd: Option<i32>,
+    /// Internal: report readiness on standard output (a pipe to the
+    /// `packagefs mount` that started this daemon).
+    #[arg(long, hide = true)]
+    report_ready: bool,
 }
 
 fn main() -> ExitCode {
@@ -182,8 +183,8 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // In the background the log file is already our standard error.
-    let result = match (&flags.log_file, flags.ready_fd) {
-        (Some(path), None) => {
+    let result = match (&flags.log_file, flags.report_ready) {
+        (Some(path), false) => {
             let file = std::fs::File::options()
                 .create(true)
                 .append(true)
@@ -194,7 +195,7 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
                 .with_writer(std::sync::Mutex::new(file))
                 .try_init()
         }
-        (Some(_), Some(_)) => builder.with_ansi(false).try_init(),
+        (Some(_), true) => builder.with_ansi(false).try_init(),
         (None, _) => {
             use std::io::IsTerminal;
             builder
@@ -223,9 +224,10 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         return daemon::spawn_background(&args, flags.log_file.as_deref())
             .map_err(|e| e.to_string());
     }
-    let mut readiness = match flags.ready_fd {
-        Some(fd) => Readiness::from_fd(fd).map_err(|e| e.to_string())?,
-        None => Readiness::none(),
+    let mut readiness = if flags.report_ready {
+        Readiness::on_stdout()
+    } else {
+        Readiness::none()
     };
     let (session, p) =
         match init_logging(flags).and_then(|()| start(sources, mountpoint, flags, &options)) {
@@ -238,7 +240,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         };
     tracing::info!("mounted at {}", p.mountpoint.display());
     if flags.read_ahead_kb > 0 {
-        if let Err(e) = fuse::set_read_ahead(&p.mountpoint, flags.read_ahead_kb) {
+        if let Err(e) = packagefs::kmount::set_read_ahead(&p.mountpoint, flags.read_ahead_kb) {
             tracing::debug!("read-ahead left at the kernel's default: {e}");
         }
     }

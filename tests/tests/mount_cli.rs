@@ -50,8 +50,8 @@ fn a_foreground_mount_unmounts_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(mnt.join("data/sizes/size_7.bin").is_file());
-    // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}: {}", guard.log());
     assert!(!is_mounted(&mnt).unwrap(), "SIGTERM unmounts");
