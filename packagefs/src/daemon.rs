@@ -28,10 +28,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fuser::{Filesystem, Session, SessionUnmounter};
 use rustix::pipe::{pipe_with, PipeFlags};
 
-use crate::kmount;
+use crate::kmount::{self, Mounted};
 
 /// Why the daemon could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -198,14 +197,14 @@ fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
 /// below `mountpoint` and the file system are unmounted and its error
 /// returned. SIGINT, SIGTERM and SIGHUP unmount everything below
 /// `mountpoint`, then the file system (see the module comment).
-pub fn serve<FS: Filesystem>(
-    mut session: Session<FS>,
+pub fn serve(
+    mut session: impl Mounted,
     mountpoint: &Path,
     setup: impl FnOnce() -> Result<(), String> + Send + 'static,
 ) -> Result<(), DaemonError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut unmounter = session.unmount_callable();
-    let mut setup_unmounter = session.unmount_callable();
+    let mut unmounter = session.unmounter(mountpoint);
+    let mut setup_unmounter = session.unmounter(mountpoint);
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(io_err("cannot install signal handlers"))?;
     let handle = signals.handle();
@@ -220,7 +219,7 @@ pub fn serve<FS: Filesystem>(
                     tracing::error!("{e}; {} stays mounted", at.display());
                     continue;
                 }
-                match unmount_own(&at, &mut unmounter) {
+                match unmounter() {
                     Ok(()) => break,
                     Err(e) => tracing::error!("unmount failed: {e}"),
                 }
@@ -238,7 +237,7 @@ pub fn serve<FS: Filesystem>(
                 if let Err(u) = crate::shine::unmount_below(&at) {
                     tracing::error!("{u}");
                 }
-                if let Err(u) = unmount_own(&at, &mut setup_unmounter) {
+                if let Err(u) = setup_unmounter() {
                     tracing::error!("unmounting {}: {u}", at.display());
                 }
                 *failed
@@ -247,7 +246,7 @@ pub fn serve<FS: Filesystem>(
             }
         })
         .map_err(io_err("cannot start the set-up thread"))?;
-    let result = session.run().map_err(io_err("serving the file system"));
+    let result = session.serve().map_err(io_err("serving the file system"));
     handle.close();
     let _ = watcher.join();
     let _ = setter.join();
@@ -258,17 +257,6 @@ pub fn serve<FS: Filesystem>(
     match failure {
         Some(e) => Err(DaemonError::Failed(e)),
         None => result,
-    }
-}
-
-/// Unmount the file system this daemon serves at `mountpoint`: with
-/// `umount(2)` when we mounted it ourselves (as root, see [`kmount`]),
-/// else through fuser's mount (`fusermount3 -u`).
-fn unmount_own(mountpoint: &Path, fuser_mount: &mut SessionUnmounter) -> io::Result<()> {
-    if kmount::can_mount() {
-        kmount::unmount(mountpoint)
-    } else {
-        fuser_mount.unmount()
     }
 }
 

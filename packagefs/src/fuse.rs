@@ -31,6 +31,7 @@ use hpkg_format::EntryKind;
 use crate::fs::{Attr, FsError, PackageFs};
 use crate::kmount;
 use crate::live::Trees;
+use crate::options::MountFlag;
 
 /// How long the kernel may cache entries and attributes: one day.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -45,7 +46,7 @@ pub struct MountConfig {
     /// The source shown in the mount table.
     pub fsname: String,
     /// Further kernel mount flags (`nosuid`, `nodev`, `noexec`, `noatime`, ...).
-    pub flags: Vec<MountOption>,
+    pub flags: Vec<MountFlag>,
     /// Threads serving requests.
     pub threads: usize,
     /// Entry and attribute time-to-live.
@@ -102,12 +103,12 @@ pub fn mount_trees(
     let mut options = vec![
         MountOption::RO,
         MountOption::FSName(config.fsname.clone()),
-        MountOption::Subtype("packagefs".into()),
+        MountOption::Subtype(kmount::SUBTYPE.into()),
         MountOption::DefaultPermissions,
     ];
-    for f in &config.flags {
-        if !options.contains(f) {
-            options.push(f.clone());
+    for f in config.flags.iter().map(|&f| fuser_option(f)) {
+        if !options.contains(&f) {
+            options.push(f);
         }
     }
     let mut fuse_config = Config::default();
@@ -138,13 +139,26 @@ pub fn mount_trees(
     let device = kmount::mount_fuse(
         mountpoint,
         &config.fsname,
-        "packagefs",
-        &fuse_config.mount_options,
+        kmount::SUBTYPE,
+        &config.flags,
         allow_other,
     )?;
     Session::from_fd(fs, device, acl, fuse_config).inspect_err(|_| {
         let _ = kmount::unmount(mountpoint);
     })
+}
+
+/// fuser's name for a mount flag.
+fn fuser_option(flag: MountFlag) -> MountOption {
+    match flag {
+        MountFlag::Suid => MountOption::Suid,
+        MountFlag::NoSuid => MountOption::NoSuid,
+        MountFlag::Dev => MountOption::Dev,
+        MountFlag::NoDev => MountOption::NoDev,
+        MountFlag::Exec => MountOption::Exec,
+        MountFlag::NoExec => MountOption::NoExec,
+        MountFlag::NoAtime => MountOption::NoAtime,
+    }
 }
 
 /// The `fuser` face of a [`PackageFs`].

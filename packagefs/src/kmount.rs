@@ -35,8 +35,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fuser::MountOption;
 use rustix::mount::{MountFlags, UnmountFlags};
+
+use crate::options::MountFlag;
 
 /// The FUSE subtype packagefs mounts with: the mount table shows the file
 /// system as `fuse.packagefs`.
@@ -52,16 +53,16 @@ pub fn can_mount() -> bool {
 
 /// Mount a read-only FUSE file system named `fsname` of type
 /// `fuse.<subtype>` at `mountpoint` and return the `/dev/fuse` descriptor
-/// that serves it. `options` are fuser's mount options (kernel flags,
-/// `default_permissions`); like libfuse, the mount is `nosuid` and `nodev`
-/// unless `suid`/`dev` say otherwise. `allow_other` lets other users in
+/// that serves it, with `default_permissions` (the kernel checks modes).
+/// Like libfuse, the mount is `nosuid` and `nodev` unless `flags` say
+/// `suid`/`dev`. `allow_other` lets other users in
 /// (the kernel knows no `allow_root`: that one is `allow_other` here plus
 /// the session's access check, as in libfuse).
 pub fn mount_fuse(
     mountpoint: &Path,
     fsname: &str,
     subtype: &str,
-    options: &[MountOption],
+    flags: &[MountFlag],
     allow_other: bool,
 ) -> io::Result<OwnedFd> {
     let device = OpenOptions::new()
@@ -69,32 +70,23 @@ pub fn mount_fuse(
         .write(true)
         .open("/dev/fuse")?;
     let meta = std::fs::metadata(mountpoint)?;
-    let mut flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
+    let mut kernel = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
     let mut data = format!(
-        "fd={},rootmode={:o},user_id={},group_id={}",
+        "fd={},rootmode={:o},user_id={},group_id={},default_permissions",
         device.as_raw_fd(),
         meta.mode() & libc::S_IFMT,
         rustix::process::getuid().as_raw(),
         rustix::process::getgid().as_raw(),
     );
-    for o in options {
-        match o {
-            MountOption::Suid => flags.remove(MountFlags::NOSUID),
-            MountOption::NoSuid => flags.insert(MountFlags::NOSUID),
-            MountOption::Dev => flags.remove(MountFlags::NODEV),
-            MountOption::NoDev => flags.insert(MountFlags::NODEV),
-            MountOption::NoExec => flags.insert(MountFlags::NOEXEC),
-            MountOption::Exec => flags.remove(MountFlags::NOEXEC),
-            MountOption::NoAtime => flags.insert(MountFlags::NOATIME),
-            MountOption::DefaultPermissions => data.push_str(",default_permissions"),
-            // Always read-only; names are given separately.
-            MountOption::RO | MountOption::FSName(_) | MountOption::Subtype(_) => {}
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("mount option {other:?} is not supported"),
-                ))
-            }
+    for f in flags {
+        match f {
+            MountFlag::Suid => kernel.remove(MountFlags::NOSUID),
+            MountFlag::NoSuid => kernel.insert(MountFlags::NOSUID),
+            MountFlag::Dev => kernel.remove(MountFlags::NODEV),
+            MountFlag::NoDev => kernel.insert(MountFlags::NODEV),
+            MountFlag::Exec => kernel.remove(MountFlags::NOEXEC),
+            MountFlag::NoExec => kernel.insert(MountFlags::NOEXEC),
+            MountFlag::NoAtime => kernel.insert(MountFlags::NOATIME),
         }
     }
     if allow_other {
@@ -105,7 +97,7 @@ pub fn mount_fuse(
         fsname,
         mountpoint,
         format!("fuse.{subtype}").as_str(),
-        flags,
+        kernel,
         data.as_c_str(),
     )?;
     Ok(OwnedFd::from(device))
@@ -114,6 +106,38 @@ pub fn mount_fuse(
 /// Unmount `mountpoint` with `umount(2)`.
 pub fn unmount(mountpoint: &Path) -> io::Result<()> {
     rustix::mount::unmount(mountpoint, UnmountFlags::empty()).map_err(io::Error::from)
+}
+
+/// Something that unmounts a mounted file system, from any thread.
+pub type Unmounter = Box<dyn FnMut() -> io::Result<()> + Send>;
+
+/// A mounted FUSE session as the daemon ([`crate::daemon::serve`]) runs
+/// it, so that the daemon needs no fuser types.
+pub trait Mounted {
+    /// Something that unmounts this file system at `mountpoint`: with
+    /// `umount(2)` when we mounted it ourselves (as root), else through
+    /// fuser's mount (`fusermount3 -u`).
+    fn unmounter(&mut self, mountpoint: &Path) -> Unmounter;
+    /// Serve requests until the file system is unmounted.
+    fn serve(self) -> io::Result<()>;
+}
+
+impl<FS: fuser::Filesystem> Mounted for fuser::Session<FS> {
+    fn unmounter(&mut self, mountpoint: &Path) -> Unmounter {
+        let mut fuser_mount = self.unmount_callable();
+        let at = mountpoint.to_path_buf();
+        Box::new(move || {
+            if can_mount() {
+                unmount(&at)
+            } else {
+                fuser_mount.unmount()
+            }
+        })
+    }
+
+    fn serve(self) -> io::Result<()> {
+        self.run()
+    }
 }
 
 /// Why [`unmount_fuse`] left a mount in place: every attempt, in order.

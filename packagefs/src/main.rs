@@ -21,9 +21,13 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+mod cli_error;
+
+use cli_error::CliError;
 use packagefs::daemon::{self, Readiness};
 use packagefs::fs::{FsConfig, PackageFs};
 use packagefs::fuse::{self, MountConfig};
+use packagefs::kmount::Mounted;
 use packagefs::live::{self, Trees};
 use packagefs::options::{parse_size, MountOptions};
 use packagefs::source::{parse_layers, GenerationChoice, MountSpec};
@@ -124,29 +128,30 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Unmount { mountpoint }) => {
-            daemon::unmount(&mountpoint).map_err(|e| e.to_string())
+            daemon::unmount(&mountpoint).map_err(CliError::from)
         }
         Some(Command::Completions(a)) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             cli_docs::write_completions(&mut cmd, a.shell, &mut std::io::stdout())
-                .map_err(|e| format!("cannot write the completion script: {e}"))
+                .map_err(CliError::Completions)
         }
         Some(Command::Man(a)) => {
             let cmd = <Cli as clap::CommandFactory>::command();
             cli_docs::write_man_pages(&cmd, "8", &a.dir)
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(CliError::from)
         }
         Some(Command::Mount { mut paths, opts }) => match paths.pop() {
             Some(mountpoint) => mount(&paths, &mountpoint, &opts),
-            None => Err("missing MOUNTPOINT".into()),
+            None => Err(CliError::Usage("missing MOUNTPOINT")),
         },
         None => match (cli.source, cli.mountpoint) {
             (Some(source), Some(mountpoint)) => mount(&[source], &mountpoint, &cli.opts),
-            _ => Err("usage: packagefs mount ROOT|PKG.hpkg... MOUNTPOINT, \
+            _ => Err(CliError::Usage(
+                "usage: packagefs mount ROOT|PKG.hpkg... MOUNTPOINT, \
                  packagefs ROOT MOUNTPOINT -o OPTIONS, or packagefs unmount MOUNTPOINT \
-                 (see --help)"
-                .into()),
+                 (see --help)",
+            )),
         },
     };
     match result {
@@ -158,7 +163,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(flags: &MountFlags) -> Result<(), String> {
+fn init_logging(flags: &MountFlags) -> Result<(), CliError> {
     use tracing_subscriber::EnvFilter;
     let level = match flags.verbose {
         0 => "warn",
@@ -175,7 +180,10 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
     };
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => {
-            EnvFilter::try_new(&spec).map_err(|e| format!("bad RUST_LOG {spec:?}: {e}"))?
+            EnvFilter::try_new(&spec).map_err(|source| CliError::LogFilter {
+                spec: spec.clone(),
+                source,
+            })?
         }
         _ => EnvFilter::new(default),
     };
@@ -189,7 +197,10 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+                .map_err(|source| CliError::LogFile {
+                    path: path.clone(),
+                    source,
+                })?;
             builder
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))
@@ -203,13 +214,13 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
                 .try_init()
         }
     };
-    result.map_err(|e| format!("cannot set up logging: {e}"))
+    result.map_err(CliError::Logging)
 }
 
-fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(), String> {
+fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(), CliError> {
     let mut options = MountOptions::default();
     for o in &flags.options {
-        options.parse_into(o).map_err(|e| e.to_string())?;
+        options.parse_into(o)?;
     }
     if !flags.foreground {
         // Check what we can before starting the daemon, then let it do the rest.
@@ -221,8 +232,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
             }
         }
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-        return daemon::spawn_background(&args, flags.log_file.as_deref())
-            .map_err(|e| e.to_string());
+        return Ok(daemon::spawn_background(&args, flags.log_file.as_deref())?);
     }
     let mut readiness = if flags.report_ready {
         Readiness::on_stdout()
@@ -234,7 +244,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("{e}");
-                readiness.failed(&e);
+                readiness.failed(&e.to_string());
                 return Err(e);
             }
         };
@@ -259,7 +269,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         readiness.ready();
         Ok(())
     };
-    daemon::serve(session, &at, setup).map_err(|e| e.to_string())
+    Ok(daemon::serve(session, &at, setup)?)
 }
 
 /// What the mount needs, checked and resolved to absolute paths.
@@ -278,46 +288,49 @@ fn prepare(
     mountpoint: &Path,
     flags: &MountFlags,
     options: &MountOptions,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, CliError> {
     let layers = match (&flags.layers, &options.layers) {
-        (Some(l), _) => parse_layers(l).map_err(|e| e.to_string())?,
+        (Some(l), _) => parse_layers(l)?,
         (None, Some(l)) => l.clone(),
         (None, None) => Vec::new(),
     };
     let sources: Vec<PathBuf> = sources
         .iter()
-        .map(|p| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display())))
+        .map(|p| {
+            std::fs::canonicalize(p).map_err(|source| CliError::NoSource {
+                path: p.clone(),
+                source,
+            })
+        })
         .collect::<Result<_, _>>()?;
-    let spec = MountSpec::from_sources(&sources, &layers).map_err(|e| e.to_string())?;
+    let spec = MountSpec::from_sources(&sources, &layers)?;
     let generation = match (&flags.generation, options.generation) {
-        (Some(g), _) => g
-            .parse()
-            .map_err(|e: packagefs::source::SourceError| e.to_string())?,
+        (Some(g), _) => g.parse()?,
         (None, Some(g)) => g,
         (None, None) => GenerationChoice::Current,
     };
-    let mountpoint = std::fs::canonicalize(mountpoint)
-        .map_err(|e| format!("mount point {}: {e}", mountpoint.display()))?;
+    let mountpoint =
+        std::fs::canonicalize(mountpoint).map_err(|source| CliError::NoMountPoint {
+            path: mountpoint.to_path_buf(),
+            source,
+        })?;
     if !mountpoint.is_dir() {
-        return Err(format!(
-            "mount point {} is not a directory",
-            mountpoint.display()
-        ));
+        return Err(CliError::NotADirectory(mountpoint));
     }
     let shine = match (&flags.shine_through, &options.shine_through) {
-        (Some(s), _) => packagefs::shine::parse_list(s, ',').map_err(|e| e.to_string())?,
+        (Some(s), _) => packagefs::shine::parse_list(s, ',')?,
         (None, Some(s)) => s.clone(),
         (None, None) => Vec::new(),
     };
     if !shine.is_empty() && spec.root().is_none() {
-        return Err(packagefs::shine::ShineError::NotARoot.to_string());
+        return Err(packagefs::shine::ShineError::NotARoot.into());
     }
     let mut fs_config = FsConfig::default();
     if let Some(size) = options.cache_size {
         fs_config.cache_size = size;
     }
     if let Some(size) = &flags.cache_size {
-        fs_config.cache_size = parse_size(size).map_err(|e| e.to_string())?;
+        fs_config.cache_size = parse_size(size)?;
     }
     let mut mount_config = MountConfig {
         allow_other: options.allow_other,
@@ -353,14 +366,12 @@ fn start(
     mountpoint: &Path,
     flags: &MountFlags,
     options: &MountOptions,
-) -> Result<(fuser::Session<fuse::FuseFs>, Prepared), String> {
+) -> Result<(impl Mounted, Prepared), CliError> {
     let started = std::time::Instant::now();
     let mut p = prepare(sources, mountpoint, flags, options)?;
-    let tree =
-        packagefs::load_tree_shining(&p.spec, p.generation, &p.shine).map_err(|e| e.to_string())?;
+    let tree = packagefs::load_tree_shining(&p.spec, p.generation, &p.shine)?;
     let loaded = started.elapsed();
-    let fs = PackageFs::new(tree, &p.fs_config)
-        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let fs = PackageFs::new(tree, &p.fs_config).map_err(CliError::Workers)?;
     let trees = Arc::new(Trees::new(Arc::new(fs)));
     // The current generation of a root with state follows the root live;
     // an older generation and a root without state stay as mounted, and
@@ -374,8 +385,13 @@ fn start(
         _ => None,
     };
     p.mount_config.pin_open_files = live_root.is_some();
-    let session = fuse::mount_trees(trees.clone(), &p.mountpoint, &p.mount_config)
-        .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
+    let session =
+        fuse::mount_trees(trees.clone(), &p.mountpoint, &p.mount_config).map_err(|source| {
+            CliError::Mount {
+                path: p.mountpoint.clone(),
+                source,
+            }
+        })?;
     tracing::info!(
         "packages loaded in {:.1} ms, mounted after {:.1} ms",
         loaded.as_secs_f64() * 1e3,
