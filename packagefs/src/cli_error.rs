@@ -73,6 +73,17 @@ pub enum CliError {
         #[source]
         source: io::Error,
     },
+    /// A packagefs is mounted on the mount point already: a second one
+    /// would stack a second daemon on it.
+    #[error(
+        "{}: a packagefs is already mounted there (unmount it first: packagefs unmount {})",
+        path.display(),
+        path.display()
+    )]
+    AlreadyMounted {
+        /// The mount point, as the mount table names it.
+        path: PathBuf,
+    },
     /// A mount point that is not a directory.
     #[error("mount point {} is not a directory", .0.display())]
     NotADirectory(PathBuf),

@@ -309,6 +309,12 @@ fn prepare(
         (None, Some(g)) => g,
         (None, None) => GenerationChoice::Current,
     };
+    // Read from the mount table, so that a hung daemon there cannot block us.
+    if let Ok(at) = packagefs::kmount::table_path(mountpoint) {
+        if packagefs::kmount::packagefs_at(&at).unwrap_or(false) {
+            return Err(CliError::AlreadyMounted { path: at });
+        }
+    }
     let mountpoint =
         std::fs::canonicalize(mountpoint).map_err(|source| CliError::NoMountPoint {
             path: mountpoint.to_path_buf(),
