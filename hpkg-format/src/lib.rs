@@ -31,7 +31,7 @@ pub mod writer;
 
 pub use codec::Compression;
 pub use error::{Error, Location, Result};
-pub use heap::{Chunk, ChunkCache, ChunkKey, Heap, NoCache, ReadAt};
+pub use heap::{Cached, Chunk, ChunkCache, ChunkKey, ChunkSource, Heap, NoCache, ReadAt};
 pub use info::{
     Architecture, GlobalWritableFile, PackageFlags, PackageInfo, Provides, Requirement, User,
     UserSettingsFile, WritableFileUpdateType,
