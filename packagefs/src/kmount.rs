@@ -309,8 +309,7 @@ fn below(table: &[MountEntry], mountpoint: &Path) -> Vec<PathBuf> {
 pub fn set_read_ahead(mountpoint: &Path, kib: u32) -> io::Result<()> {
     let device = mount_table()?
         .into_iter()
-        .filter(|m| m.mount_point == mountpoint)
-        .next_back()
+        .rfind(|m| m.mount_point == mountpoint)
         .map(|m| m.device)
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "mount not in mountinfo"))?;
     std::fs::write(

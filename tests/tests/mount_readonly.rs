@@ -110,7 +110,7 @@ fn every_write_fails_with_erofs() {
     ];
     let fifo = rustix::fs::mknodat(
         rustix::fs::CWD,
-        &m.join("fifo"),
+        m.join("fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
