@@ -5,7 +5,8 @@
 //! - [`mount_fuse`] and [`unmount`]: as root we mount with `mount(2)`, so
 //!   that no one but us ever unmounts the mount point by path (below).
 //! - [`unmount_fuse`]: `packagefs unmount`'s way, `fusermount3 -u` first,
-//!   then `umount(2)`.
+//!   then `umount(2)`; [`detach`] for a bind mount undone; [`Mounted`], the
+//!   session as the daemon serves and unmounts it.
 //! - [`mount_table`], [`mounted_at`], [`mounts_below`], [`packagefs_at`]:
 //!   what is mounted where, read from `/proc/self/mountinfo` without ever
 //!   touching a mount point (a hung FUSE daemon would block a `stat` of it).
@@ -106,6 +107,12 @@ pub fn mount_fuse(
 /// Unmount `mountpoint` with `umount(2)`.
 pub fn unmount(mountpoint: &Path) -> io::Result<()> {
     rustix::mount::unmount(mountpoint, UnmountFlags::empty()).map_err(io::Error::from)
+}
+
+/// Detach the mount at `mountpoint` now (`umount2(MNT_DETACH)`): it goes
+/// once nothing uses it any more.
+pub fn detach(mountpoint: &Path) -> io::Result<()> {
+    rustix::mount::unmount(mountpoint, UnmountFlags::DETACH).map_err(io::Error::from)
 }
 
 /// Something that unmounts a mounted file system, from any thread.

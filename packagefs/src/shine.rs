@@ -23,7 +23,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
-use rustix::mount::{mount_bind, unmount, UnmountFlags};
+use rustix::mount::mount_bind;
 
 use crate::kmount;
 
@@ -135,7 +135,7 @@ pub fn bind_all(root: &Path, mountpoint: &Path, names: &[String]) -> Result<(), 
             }
             Err(e) => {
                 for b in bound.iter().rev() {
-                    if let Err(u) = unmount(b, UnmountFlags::DETACH) {
+                    if let Err(u) = kmount::detach(b) {
                         tracing::error!("undoing the bind mount on {}: {u}", b.display());
                     }
                 }
