@@ -5,10 +5,11 @@
 //! new session (never forking a process that has threads), with standard
 //! input on `/dev/null`, standard error on the `--log-file` (or
 //! `/dev/null`), and standard output on a pipe it waits on: the daemon
-//! writes `ok` once the kernel has completed the FUSE handshake, or
-//! `error: <reason>` if mounting failed, then points its standard output at
-//! `/dev/null`. A daemon that dies without a word is reported with its exit
-//! status.
+//! writes `warning: <text>` lines for what the caller must hear, printed on
+//! the caller's standard error, then `ok` once the kernel has completed the
+//! FUSE handshake, or `error: <reason>` if mounting failed, and points its
+//! standard output at `/dev/null`. A daemon that dies without a word is
+//! reported with its exit status.
 //!
 //! Readiness is reported once the FUSE session is serving *and* the
 //! shine-through directories are bound ([`serve`] runs the set-up on its own
@@ -115,9 +116,15 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
     // the read below ends when the daemon's copy is closed.
     drop(cmd);
 
-    let mut message = String::new();
-    let read = File::from(read_end).read_to_string(&mut message);
-    let message = message.trim();
+    let mut report = String::new();
+    let read = File::from(read_end).read_to_string(&mut report);
+    let mut message = "";
+    for line in report.lines() {
+        match line.strip_prefix("warning: ") {
+            Some(w) => eprintln!("packagefs: {w}"),
+            None => message = line.trim(),
+        }
+    }
     if message == "ok" {
         return Ok(());
     }
@@ -159,6 +166,18 @@ impl Readiness {
     pub fn ready(&mut self) {
         self.report("ok");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
+    }
+
+    /// Say `text` (one line) to whoever started the mount: on the parent's
+    /// standard error through the pipe, else on our own (a foreground run).
+    pub fn warn(&mut self, text: &str) {
+        let line = text.replace('\n', " ");
+        if self.report {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "warning: {line}").and_then(|()| out.flush());
+        } else {
+            eprintln!("packagefs: {line}");
+        }
     }
 
     /// Report a failure (one line).
