@@ -1,6 +1,6 @@
 //! The attribute stream shared by the TOC, the package-attributes section and the
-//! HPKR packages section (spec §5.2, §6): string tables, LEB128, tags and values,
-//! read and written with the same definitions.
+//! HPKR packages section (`docs/hpkg-format.md` §5.2, §6): string tables,
+//! LEB128, tags and values, read and written with the same definitions.
 
 use crate::error::{Error, Location, Result};
 use crate::ids::{self, AttrType};

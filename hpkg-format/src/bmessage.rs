@@ -1,5 +1,5 @@
 //! Haiku's flattened `BMessage` ("HMF1" format), as embedded in `.hpkr`
-//! repository indexes (spec §12.3): read in either byte order, written
+//! repository indexes (`docs/hpkg-format.md` §12.3): read in either byte order, written
 //! little-endian with the hash table and `next_field` chains Haiku uses for
 //! lookups.
 //!

@@ -1,5 +1,5 @@
 //! The one seam where heap compression lives: per-chunk compress and
-//! decompress for none, zlib and zstd (spec §4.2, §4.5).
+//! decompress for none, zlib and zstd (`docs/hpkg-format.md` §4.2, §4.5).
 //!
 //! Decompression always writes into a buffer of exactly the expected chunk
 //! length, so a hostile chunk can never expand beyond 64 KiB (no bombs).

@@ -1,5 +1,6 @@
 //! The fixed headers of `.hpkg` (80 bytes) and `.hpkr` (72 bytes) files, as
-//! big-endian `zerocopy` structs (spec §3, §12.1), and their checks (spec §15).
+//! big-endian `zerocopy` structs (`docs/hpkg-format.md` §3, §12.1), and their
+//! checks (spec §15).
 
 use zerocopy::byteorder::{BigEndian, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};

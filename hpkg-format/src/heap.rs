@@ -1,7 +1,11 @@
 //! The heap: a byte stream cut into 64 KiB chunks, each stored raw or
-//! compressed, with the chunk-size table at its end (spec §4). Random access
-//! decompresses only the chunks a read touches, through a pluggable
-//! [`ChunkCache`].
+//! compressed, with the chunk-size table at its end (`docs/hpkg-format.md`
+//! §4). Random access decompresses only the chunks a read touches: one read
+//! loop ([`Heap::read_with`]) walks the chunks of a range, and a
+//! [`ChunkSource`] supplies the compressed ones, [`Cached`] through a
+//! pluggable [`ChunkCache`] ([`Heap::read_at`]) or a caller's own policy
+//! (the FUSE daemon shares chunks between its readers and its prefetch
+//! workers).
 //!
 //! Bytes come from a [`ReadAt`] source with positioned reads, never from a
 //! mapping: a package file truncated under a reader must give an I/O error,
@@ -95,6 +99,34 @@ impl ChunkCache for NoCache {
         None
     }
     fn insert(&self, _: ChunkKey, _: Chunk) {}
+}
+
+/// Where [`Heap::read_with`] gets the compressed chunks a read touches.
+/// Stored (raw) chunks never come here: the loop reads them straight from
+/// the file.
+pub trait ChunkSource {
+    /// Fill `out`, exactly [`Heap::chunk_len`] long, with chunk `index`,
+    /// which the read covers whole. Without a copy at hand, decompressing
+    /// straight into `out` ([`Heap::decompress_chunk`]) saves a copy.
+    fn fill(&self, heap: &Heap, index: u64, out: &mut [u8]) -> Result<()>;
+    /// The decompressed chunk `index`, of which the read needs a part.
+    fn chunk(&self, heap: &Heap, index: u64) -> Result<Chunk>;
+}
+
+/// A [`ChunkCache`] as a [`ChunkSource`]: a chunk read whole is
+/// decompressed straight into the caller's buffer, and a chunk read in part
+/// goes through the cache.
+#[derive(Clone, Copy)]
+pub struct Cached<'a>(pub &'a dyn ChunkCache);
+
+impl ChunkSource for Cached<'_> {
+    fn fill(&self, heap: &Heap, index: u64, out: &mut [u8]) -> Result<()> {
+        heap.decompress_chunk(index, out)
+    }
+
+    fn chunk(&self, heap: &Heap, index: u64) -> Result<Chunk> {
+        heap.chunk(index, self.0)
+    }
 }
 
 /// Stored chunk offsets relative to the heap start, `N + 1` of them (the last
@@ -310,6 +342,16 @@ impl Heap {
     /// decompressed straight into `buf`; raw chunks are read straight from the
     /// file; partial compressed chunks go through `cache`.
     pub fn read_at(&self, offset: u64, buf: &mut [u8], cache: &dyn ChunkCache) -> Result<()> {
+        self.read_with(offset, buf, &Cached(cache))
+    }
+
+    /// Fill `buf` with the uncompressed heap bytes at `offset`, the
+    /// compressed chunks from `source`: the one loop over the chunks of a
+    /// range. Raw chunks are read straight from the file; a compressed chunk
+    /// the range covers whole is [filled](ChunkSource::fill) into `buf`, one
+    /// covered in part is [taken](ChunkSource::chunk) and copied from. A
+    /// chunk from `source` of the wrong length is an error, never a panic.
+    pub fn read_with(&self, offset: u64, buf: &mut [u8], source: &dyn ChunkSource) -> Result<()> {
         let len = buf.len() as u64;
         if offset > self.size || len > self.size - offset {
             return Err(Error::OutOfHeap {
@@ -324,6 +366,7 @@ impl Heap {
             let index = pos / CHUNK_SIZE as u64;
             let in_chunk = (pos % CHUNK_SIZE as u64) as usize;
             let chunk_len = self.chunk_len(index);
+            // pos < size, so the chunk holds at least the byte at pos.
             let n = (chunk_len - in_chunk).min(buf.len() - done);
             let dst = &mut buf[done..done + n];
             if self.is_raw(index) {
@@ -332,10 +375,20 @@ impl Heap {
                     .read_exact_at(dst, at + in_chunk as u64)
                     .map_err(|e| truncated_or_io(e, "heap chunk", at, n as u64))?;
             } else if n == chunk_len {
-                self.decompress_chunk(index, dst)?;
+                source.fill(self, index, dst)?;
             } else {
-                let chunk = self.chunk(index, cache)?;
-                dst.copy_from_slice(&chunk[in_chunk..in_chunk + n]);
+                let chunk = source.chunk(self, index)?;
+                let src = chunk
+                    .get(in_chunk..in_chunk + n)
+                    .ok_or_else(|| Error::BadChunk {
+                        index,
+                        at: Location::Heap(pos),
+                        reason: format!(
+                            "the chunk source gave {} bytes for a chunk of {chunk_len}",
+                            chunk.len()
+                        ),
+                    })?;
+                dst.copy_from_slice(src);
             }
             done += n;
         }

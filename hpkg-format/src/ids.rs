@@ -1,4 +1,5 @@
-//! Attribute ids, data types and encodings of the HPKG attribute tree (spec §6, §7).
+//! Attribute ids, data types and encodings of the HPKG attribute tree
+//! (`docs/hpkg-format.md` §6, §7).
 
 /// Data type of an attribute value (3 bits of the tag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

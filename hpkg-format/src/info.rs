@@ -1,5 +1,5 @@
 //! Package metadata: the typed [`PackageInfo`] of the package-attributes section
-//! (ids 15–55, spec §7, §9), read from the attribute stream.
+//! (ids 15–55, `docs/hpkg-format.md` §7, §9), read from the attribute stream.
 
 use std::fmt;
 

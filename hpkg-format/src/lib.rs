@@ -1,5 +1,7 @@
 //! Read and write Haiku packages (`.hpkg`) and repository indexes (`.hpkr`)
-//! exactly as Haiku's tools do (see `spec/hpkg-format.md`).
+//! exactly as Haiku's tools do. The byte format is specified in
+//! `docs/hpkg-format.md` at the root of the repository; "spec §N" in the
+//! comments of this crate is section N of that file.
 //!
 //! - [`Package`] opens a package: [`Package::info`] is its typed metadata,
 //!   [`Package::toc`] a compact index of its entries, and
@@ -29,7 +31,7 @@ pub mod writer;
 
 pub use codec::Compression;
 pub use error::{Error, Location, Result};
-pub use heap::{Chunk, ChunkCache, ChunkKey, Heap, NoCache, ReadAt};
+pub use heap::{Cached, Chunk, ChunkCache, ChunkKey, ChunkSource, Heap, NoCache, ReadAt};
 pub use info::{
     Architecture, GlobalWritableFile, PackageFlags, PackageInfo, Provides, Requirement, User,
     UserSettingsFile, WritableFileUpdateType,

@@ -1,5 +1,5 @@
 //! An opened `.hpkg` file: header, heap, metadata and TOC index, and reads of
-//! file and attribute data (spec §3, §5, §10, §11).
+//! file and attribute data (`docs/hpkg-format.md` §3, §5, §10, §11).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! An `.hpkr` repository index (spec §12): the 72-byte header, the heap, the
+//! An `.hpkr` repository index (`docs/hpkg-format.md` §12): the 72-byte header, the heap, the
 //! repository-info blob (a flattened `BMessage`) and the packages section,
 //! whose top level holds one `package` attribute per package.
 

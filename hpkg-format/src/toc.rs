@@ -1,4 +1,4 @@
-//! The TOC as a compact index (spec §8): one fixed 48-byte [`Entry`] per node
+//! The TOC as a compact index (`docs/hpkg-format.md` §8): one fixed 48-byte [`Entry`] per node
 //! in depth-first order, names and symlink targets as spans into the TOC
 //! section buffer, extended attributes in one side table. Parsing allocates
 //! nothing per entry: the entry and attribute vectors grow amortised, strings

@@ -1,4 +1,5 @@
-//! Package versions, resolvable operators and Haiku's version ordering (spec §9.1, §9.4).
+//! Package versions, resolvable operators and Haiku's version ordering
+//! (`docs/hpkg-format.md` §9.1, §9.4).
 
 use std::cmp::Ordering;
 use std::fmt;

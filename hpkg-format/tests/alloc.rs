@@ -28,6 +28,7 @@ fn count() {
 // SAFETY: every call is forwarded unchanged to the system allocator; the
 // thread-locals touched are const-initialised `Cell`s, which neither allocate
 // nor register destructors.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();

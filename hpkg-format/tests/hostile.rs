@@ -48,6 +48,7 @@ fn note(size: usize) {
 // SAFETY: every call is forwarded unchanged to the system allocator; the
 // thread-locals touched are const-initialised `Cell`s, which neither allocate
 // nor register destructors.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for LargestAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(layout.size());

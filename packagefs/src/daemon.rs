@@ -1,15 +1,15 @@
 //! Running as a daemon: `packagefs mount` returns once the mount is ready
 //! while the daemon goes on in the background.
 //!
-//! The command re-executes itself with `--foreground --ready-fd N` in a new
-//! session (never forking a process that has threads), with its standard
-//! streams on `/dev/null` (standard error on the `--log-file`, if any), and
-//! waits on a pipe: the daemon writes `warning: <text>` lines for what the
-//! caller must hear (packages left out of the mount, a fallback to an older
-//! generation), printed on the caller's standard error, then `ok` once the
-//! kernel has completed the FUSE handshake, or `error: <reason>` if mounting
-//! failed. A daemon that dies without a word is reported with its exit
-//! status.
+//! The command re-executes itself with `--foreground --report-ready` in a
+//! new session (never forking a process that has threads), with standard
+//! input on `/dev/null`, standard error on the `--log-file` (or
+//! `/dev/null`), and standard output on a pipe it waits on: the daemon
+//! writes `warning: <text>` lines for what the caller must hear, printed on
+//! the caller's standard error, then `ok` once the kernel has completed the
+//! FUSE handshake, or `error: <reason>` if mounting failed, and points its
+//! standard output at `/dev/null`. A daemon that dies without a word is
+//! reported with its exit status.
 //!
 //! Readiness is reported once the FUSE session is serving *and* the
 //! shine-through directories are bound ([`serve`] runs the set-up on its own
@@ -25,12 +25,13 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fuser::{Filesystem, Session, SessionUnmounter};
+use rustix::pipe::{pipe_with, PipeFlags};
+
+use crate::kmount::{self, Mounted};
 
 /// Why the daemon could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +67,12 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
 }
 
 /// Start this program again in the background with `args` (the original
-/// arguments without the program name) plus `--foreground --ready-fd N`,
+/// arguments without the program name) plus `--foreground --report-ready`,
 /// and wait until it reports the mount ready or failed.
 pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<(), DaemonError> {
     let exe = std::env::current_exe().map_err(io_err("cannot find the packagefs executable"))?;
-    let (read_end, write_end) = pipe().map_err(io_err("cannot create the readiness pipe"))?;
-    clear_cloexec(&write_end).map_err(io_err("cannot pass the readiness pipe"))?;
+    let (read_end, write_end) = pipe_with(PipeFlags::CLOEXEC)
+        .map_err(|e| io_err("cannot create the readiness pipe")(e.into()))?;
 
     let mut full: Vec<OsString> = args.to_vec();
     let at = full.iter().position(|a| a == "--").unwrap_or(full.len());
@@ -79,8 +80,7 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
         at..at,
         [
             OsString::from("--foreground"),
-            OsString::from("--ready-fd"),
-            OsString::from(write_end.as_raw_fd().to_string()),
+            OsString::from("--report-ready"),
         ],
     );
     let stderr = match log_file {
@@ -96,10 +96,11 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
     let mut cmd = Command::new(exe);
     cmd.args(&full)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(write_end))
         .stderr(stderr);
     // SAFETY: setsid is async-signal-safe and touches no memory of the
     // parent; it detaches the daemon from the caller's terminal and session.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(|| {
             if libc::setsid() == -1 {
@@ -111,7 +112,9 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
     let mut child = cmd
         .spawn()
         .map_err(io_err("cannot start the packagefs daemon"))?;
-    drop(write_end);
+    // The command holds our copy of the pipe's write end: close it, so that
+    // the read below ends when the daemon's copy is closed.
+    drop(cmd);
 
     let mut report = String::new();
     let read = File::from(read_end).read_to_string(&mut report);
@@ -141,39 +144,27 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
     }
 }
 
-/// The daemon's end of the readiness pipe.
+/// The daemon's end of the readiness pipe: its standard output, when the
+/// parent waits on it (`--report-ready`).
 #[derive(Debug)]
 pub struct Readiness {
-    pipe: Option<File>,
+    report: bool,
 }
 
 impl Readiness {
-    /// No one is waiting (foreground run started by hand).
+    /// No one is waiting (foreground run started by hand or by systemd).
     pub fn none() -> Readiness {
-        Readiness { pipe: None }
+        Readiness { report: false }
     }
 
-    /// Take over descriptor `fd` passed by the parent with `--ready-fd`.
-    pub fn from_fd(fd: RawFd) -> Result<Readiness, DaemonError> {
-        // SAFETY: F_GETFD only inspects the descriptor table entry.
-        if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            return Err(DaemonError::Failed(format!(
-                "--ready-fd {fd} is not an open descriptor"
-            )));
-        }
-        // SAFETY: the descriptor is open (checked above) and was created by
-        // our parent for this process alone; nothing else in this process
-        // owns it.
-        let file = unsafe { File::from(OwnedFd::from_raw_fd(fd)) };
-        set_cloexec(&file);
-        Ok(Readiness { pipe: Some(file) })
+    /// The parent waits for the report on our standard output.
+    pub fn on_stdout() -> Readiness {
+        Readiness { report: true }
     }
 
     /// Report the mount ready (to the parent and to systemd).
     pub fn ready(&mut self) {
-        if let Some(mut p) = self.pipe.take() {
-            let _ = p.write_all(b"ok\n");
-        }
+        self.report("ok");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
     }
 
@@ -181,19 +172,33 @@ impl Readiness {
     /// standard error through the pipe, else on our own (a foreground run).
     pub fn warn(&mut self, text: &str) {
         let line = text.replace('\n', " ");
-        match self.pipe.as_mut() {
-            Some(p) => {
-                let _ = p.write_all(format!("warning: {line}\n").as_bytes());
-            }
-            None => eprintln!("packagefs: {line}"),
+        if self.report {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "warning: {line}").and_then(|()| out.flush());
+        } else {
+            eprintln!("packagefs: {line}");
         }
     }
 
     /// Report a failure (one line).
     pub fn failed(&mut self, reason: &str) {
-        if let Some(mut p) = self.pipe.take() {
-            let line = reason.replace('\n', " ");
-            let _ = p.write_all(format!("error: {line}\n").as_bytes());
+        self.report(&format!("error: {}", reason.replace('\n', " ")));
+    }
+
+    /// Write `line` to the parent, once, then close the pipe (standard
+    /// output becomes `/dev/null`), so that the parent's read ends.
+    fn report(&mut self, line: &str) {
+        if !std::mem::take(&mut self.report) {
+            return;
+        }
+        let mut out = io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        let closed = File::options()
+            .write(true)
+            .open("/dev/null")
+            .and_then(|null| rustix::stdio::dup2_stdout(null).map_err(io::Error::from));
+        if let Err(e) = closed {
+            tracing::warn!("cannot close the readiness pipe: {e}");
         }
     }
 }
@@ -211,14 +216,14 @@ fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
 /// below `mountpoint` and the file system are unmounted and its error
 /// returned. SIGINT, SIGTERM and SIGHUP unmount everything below
 /// `mountpoint`, then the file system (see the module comment).
-pub fn serve<FS: Filesystem>(
-    mut session: Session<FS>,
+pub fn serve(
+    mut session: impl Mounted,
     mountpoint: &Path,
     setup: impl FnOnce() -> Result<(), String> + Send + 'static,
 ) -> Result<(), DaemonError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut unmounter = session.unmount_callable();
-    let mut setup_unmounter = session.unmount_callable();
+    let mut unmounter = session.unmounter(mountpoint);
+    let mut setup_unmounter = session.unmounter(mountpoint);
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(io_err("cannot install signal handlers"))?;
     let handle = signals.handle();
@@ -233,7 +238,7 @@ pub fn serve<FS: Filesystem>(
                     tracing::error!("{e}; {} stays mounted", at.display());
                     continue;
                 }
-                match unmount_own(&at, &mut unmounter) {
+                match unmounter() {
                     Ok(()) => break,
                     Err(e) => tracing::error!("unmount failed: {e}"),
                 }
@@ -251,7 +256,7 @@ pub fn serve<FS: Filesystem>(
                 if let Err(u) = crate::shine::unmount_below(&at) {
                     tracing::error!("{u}");
                 }
-                if let Err(u) = unmount_own(&at, &mut setup_unmounter) {
+                if let Err(u) = setup_unmounter() {
                     tracing::error!("unmounting {}: {u}", at.display());
                 }
                 *failed
@@ -260,7 +265,7 @@ pub fn serve<FS: Filesystem>(
             }
         })
         .map_err(io_err("cannot start the set-up thread"))?;
-    let result = session.run().map_err(io_err("serving the file system"));
+    let result = session.serve().map_err(io_err("serving the file system"));
     handle.close();
     let _ = watcher.join();
     let _ = setter.join();
@@ -274,22 +279,9 @@ pub fn serve<FS: Filesystem>(
     }
 }
 
-/// Unmount the file system this daemon serves at `mountpoint`: with
-/// `umount(2)` when we mounted it ourselves (as root, see [`crate::kmount`]),
-/// else through fuser's mount (`fusermount3 -u`).
-fn unmount_own(mountpoint: &Path, fuser_mount: &mut SessionUnmounter) -> io::Result<()> {
-    if crate::kmount::can_mount() {
-        crate::kmount::unmount(mountpoint)
-    } else {
-        fuser_mount.unmount()
-    }
-}
-
 /// Unmount everything below `mountpoint` (the shine-through binds, deepest
-/// first), then `mountpoint` itself with `fusermount3 -u` (`fusermount -u`
-/// for old installations), falling back to `umount(2)` when that is missing
-/// or fails and we may unmount ourselves. A busy mount below stops it with
-/// the FUSE mount left in place.
+/// first), then `mountpoint` itself ([`kmount::unmount_fuse`]). A busy
+/// mount below stops it with the FUSE mount left in place.
 pub fn unmount(mountpoint: &Path) -> Result<(), DaemonError> {
     let canonical = std::fs::canonicalize(mountpoint)
         .or_else(|_| std::path::absolute(mountpoint))
@@ -298,66 +290,8 @@ pub fn unmount(mountpoint: &Path) -> Result<(), DaemonError> {
         path: mountpoint.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let mut reasons = Vec::new();
-    for tool in ["fusermount3", "fusermount"] {
-        match Command::new(tool)
-            .arg("-u")
-            .arg("--")
-            .arg(mountpoint)
-            .stdin(Stdio::null())
-            .output()
-        {
-            Ok(out) if out.status.success() => return Ok(()),
-            Ok(out) => {
-                reasons.push(format!(
-                    "{tool}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => reasons.push(format!("{tool}: {e}")),
-        }
-    }
-    let c = std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes()).map_err(|_| {
-        DaemonError::Unmount {
-            path: mountpoint.to_path_buf(),
-            reason: "the path contains a NUL byte".into(),
-        }
-    })?;
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
-        return Ok(());
-    }
-    reasons.push(format!("umount: {}", io::Error::last_os_error()));
-    Err(DaemonError::Unmount {
+    kmount::unmount_fuse(mountpoint).map_err(|e| DaemonError::Unmount {
         path: mountpoint.to_path_buf(),
-        reason: reasons.join("; "),
+        reason: e.to_string(),
     })
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and ours alone.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn clear_cloexec(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: F_SETFD on a descriptor we own changes only its flags. The
-    // process has no other threads yet, so no other fork can inherit it.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn set_cloexec(file: &File) {
-    // SAFETY: F_SETFD on a descriptor we own changes only its flags.
-    unsafe {
-        libc::fcntl(file.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
-    }
 }

@@ -511,8 +511,7 @@ impl Snapshot {
         shared: Range<u64>,
     ) -> Result<(), hpkg_format::Error> {
         let heap = mp.package().heap();
-        let chunk = CHUNK_SIZE as u64;
-        let start = base + offset;
+        let start = base.saturating_add(offset);
         if base.checked_add(size).is_none_or(|end| end > heap.size())
             || offset
                 .checked_add(out.len() as u64)
@@ -524,58 +523,57 @@ impl Snapshot {
                 heap_size: heap.size(),
             });
         }
-        let mut done = 0usize;
-        while done < out.len() {
-            let pos = start + done as u64;
-            let index = pos / chunk;
-            let in_chunk = (pos % chunk) as usize;
-            let chunk_len = heap.chunk_len(index);
-            let n = chunk_len.saturating_sub(in_chunk).min(out.len() - done);
-            if n == 0 {
-                return Err(hpkg_format::Error::OutOfHeap {
-                    offset: pos,
-                    len: (out.len() - done) as u64,
-                    heap_size: heap.size(),
-                });
-            }
-            let dst = &mut out[done..done + n];
-            let key = ChunkKey {
-                heap: heap.id(),
-                index,
-            };
-            if heap.is_raw(index) {
-                heap.read_at(pos, dst, &NoCache)?;
-            } else if n == chunk_len {
+        // The daemon's chunk policy for the heap's one read loop.
+        struct DaemonChunks<'a> {
+            cache: &'a ShardedChunkCache,
+            shared: Range<u64>,
+        }
+        impl hpkg_format::ChunkSource for DaemonChunks<'_> {
+            fn fill(
+                &self,
+                heap: &hpkg_format::Heap,
+                index: u64,
+                out: &mut [u8],
+            ) -> Result<(), hpkg_format::Error> {
+                let n = out.len();
+                let key = ChunkKey {
+                    heap: heap.id(),
+                    index,
+                };
                 match self.cache.claim(key) {
-                    Claim::Cached(c) if c.len() == n => dst.copy_from_slice(&c),
-                    Claim::Cached(_) => heap.decompress_chunk(index, dst)?,
+                    Claim::Cached(c) if c.len() == n => out.copy_from_slice(&c),
+                    Claim::Cached(_) => heap.decompress_chunk(index, out)?,
                     Claim::Loading(l) => match l.wait() {
-                        Some(c) if c.len() == n => dst.copy_from_slice(&c),
-                        _ => heap.decompress_chunk(index, dst)?,
+                        Some(c) if c.len() == n => out.copy_from_slice(&c),
+                        _ => heap.decompress_chunk(index, out)?,
                     },
                     Claim::Mine(guard) => {
-                        heap.decompress_chunk(index, dst)?;
-                        if shared.contains(&index) {
-                            guard.publish(Arc::from(&*dst), true);
+                        heap.decompress_chunk(index, out)?;
+                        if self.shared.contains(&index) {
+                            guard.publish(Arc::from(&*out), true);
                         }
                     }
                 }
-            } else {
-                let c = self
-                    .cache
-                    .get_or_load(key, || heap.chunk(index, &NoCache))?;
-                let src = c
-                    .get(in_chunk..in_chunk + n)
-                    .ok_or(hpkg_format::Error::OutOfHeap {
-                        offset: pos,
-                        len: n as u64,
-                        heap_size: heap.size(),
-                    })?;
-                dst.copy_from_slice(src);
+                Ok(())
             }
-            done += n;
+
+            fn chunk(
+                &self,
+                heap: &hpkg_format::Heap,
+                index: u64,
+            ) -> Result<hpkg_format::Chunk, hpkg_format::Error> {
+                let key = ChunkKey {
+                    heap: heap.id(),
+                    index,
+                };
+                self.cache.get_or_load(key, || heap.chunk(index, &NoCache))
+            }
         }
-        Ok(())
+        let source = DaemonChunks {
+            cache: &self.cache,
+            shared,
+        };
+        heap.read_with(start, out, &source)
     }
 
     /// After a long read that ends near a chunk boundary, ask the workers to

@@ -30,6 +30,7 @@ use hpkg_format::EntryKind;
 
 use crate::fs::{Attr, FsError, Snapshot};
 use crate::kmount;
+use crate::options::MountFlag;
 use crate::volume::{Notify, Volume};
 
 /// How long the kernel may cache entries and attributes: one day.
@@ -45,7 +46,7 @@ pub struct MountConfig {
     /// The source shown in the mount table.
     pub fsname: String,
     /// Further kernel mount flags (`nosuid`, `nodev`, `noexec`, `noatime`, ...).
-    pub flags: Vec<MountOption>,
+    pub flags: Vec<MountFlag>,
     /// Threads serving requests.
     pub threads: usize,
     /// Entry and attribute time-to-live.
@@ -98,12 +99,12 @@ pub fn mount_volume(
     let mut options = vec![
         MountOption::RO,
         MountOption::FSName(config.fsname.clone()),
-        MountOption::Subtype("packagefs".into()),
+        MountOption::Subtype(kmount::SUBTYPE.into()),
         MountOption::DefaultPermissions,
     ];
-    for f in &config.flags {
-        if !options.contains(f) {
-            options.push(f.clone());
+    for f in config.flags.iter().map(|&f| fuser_option(f)) {
+        if !options.contains(&f) {
+            options.push(f);
         }
     }
     let mut fuse_config = Config::default();
@@ -134,13 +135,26 @@ pub fn mount_volume(
     let device = kmount::mount_fuse(
         mountpoint,
         &config.fsname,
-        "packagefs",
-        &fuse_config.mount_options,
+        kmount::SUBTYPE,
+        &config.flags,
         allow_other,
     )?;
     Session::from_fd(fs, device, acl, fuse_config).inspect_err(|_| {
         let _ = kmount::unmount(mountpoint);
     })
+}
+
+/// fuser's name for a mount flag.
+fn fuser_option(flag: MountFlag) -> MountOption {
+    match flag {
+        MountFlag::Suid => MountOption::Suid,
+        MountFlag::NoSuid => MountOption::NoSuid,
+        MountFlag::Dev => MountOption::Dev,
+        MountFlag::NoDev => MountOption::NoDev,
+        MountFlag::Exec => MountOption::Exec,
+        MountFlag::NoExec => MountOption::NoExec,
+        MountFlag::NoAtime => MountOption::NoAtime,
+    }
 }
 
 /// The kernel side of [`Notify`]: the FUSE session's notifier.
@@ -570,50 +584,4 @@ impl Filesystem for FuseFs {
             Err(e) => reply.error(self.errno_for(e, ino)),
         }
     }
-}
-
-/// Let the kernel read ahead `kib` KiB at once on the mount at `mountpoint`
-/// (it offers FUSE 128 KiB by default; one request carries up to 1 MiB).
-/// Writes the mount's `/sys/class/bdi/<major>:<minor>/read_ahead_kb`, which
-/// lives and dies with the mount; needs root. The device is found in
-/// `/proc/self/mountinfo`, never by a `stat` the daemon would have to answer.
-pub fn set_read_ahead(mountpoint: &Path, kib: u32) -> io::Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let want = mountpoint.as_os_str().as_bytes();
-    let dev = info
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split(' ');
-            let dev = f.nth(2)?;
-            let point = f.nth(1)?;
-            (unescape_mountinfo(point) == want).then_some(dev)
-        })
-        .next_back()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "mount not in mountinfo"))?;
-    std::fs::write(
-        format!("/sys/class/bdi/{dev}/read_ahead_kb"),
-        format!("{kib}\n"),
-    )
-}
-
-/// Undo the octal escapes (`\040` for a space) of `/proc/self/mountinfo`.
-pub(crate) fn unescape_mountinfo(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            if let Some(v) = s
-                .get(i + 1..i + 4)
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }

@@ -17,11 +17,12 @@
 //!   snapshots open files read; [`live`] watches a root with state and
 //!   swaps in the new tree of each generation.
 //! - [`options`] parses `-o` mount options, [`daemon`] starts the daemon in
-//!   the background and reports when the mount is ready (and to systemd).
+//!   the background and reports when the mount is ready (and to systemd),
+//!   and [`kmount`] holds the mount plumbing: `mount(2)` of the FUSE file
+//!   system, the mount table, unmounting, read-ahead. Only [`fuse`] and
+//!   [`kmount`] know the `fuser` crate.
 //! - [`shine`] makes the shine-through directories: the data directories
 //!   bind-mounted over top-level directories of the read-only tree.
-//! - [`cli_docs`] writes shell completions and man pages from a clap
-//!   command, for this binary and `pkgctl`.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,7 +38,6 @@
 //! ```
 
 pub mod cache;
-pub mod cli_docs;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;

@@ -21,9 +21,13 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+mod cli_error;
+
+use cli_error::CliError;
 use packagefs::daemon::{self, Readiness};
 use packagefs::fs::{FsConfig, Snapshot};
 use packagefs::fuse::{self, MountConfig};
+use packagefs::kmount::Mounted;
 use packagefs::live;
 use packagefs::options::{parse_size, MountOptions};
 use packagefs::plan::source::parse_layers;
@@ -76,9 +80,9 @@ enum Command {
         mountpoint: PathBuf,
     },
     /// Print the shell completion script for SHELL on standard output.
-    Completions(packagefs::cli_docs::CompletionsArgs),
+    Completions(cli_docs::CompletionsArgs),
     /// Write the man pages (section 8) of packagefs and its subcommands into DIR.
-    Man(packagefs::cli_docs::ManArgs),
+    Man(cli_docs::ManArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -122,38 +126,40 @@ struct MountFlags {
     /// must boot.
     #[arg(long)]
     strict: bool,
-    /// Internal: report readiness on this descriptor.
-    #[arg(long, hide = true, value_name = "FD")]
-    ready_fd: Option<i32>,
+    /// Internal: report readiness on standard output (a pipe to the
+    /// `packagefs mount` that started this daemon).
+    #[arg(long, hide = true)]
+    report_ready: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Unmount { mountpoint }) => {
-            daemon::unmount(&mountpoint).map_err(|e| e.to_string())
+            daemon::unmount(&mountpoint).map_err(CliError::from)
         }
         Some(Command::Completions(a)) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            packagefs::cli_docs::write_completions(&mut cmd, a.shell, &mut std::io::stdout())
-                .map_err(|e| format!("cannot write the completion script: {e}"))
+            cli_docs::write_completions(&mut cmd, a.shell, &mut std::io::stdout())
+                .map_err(CliError::Completions)
         }
         Some(Command::Man(a)) => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            packagefs::cli_docs::write_man_pages(&cmd, "8", &a.dir)
+            cli_docs::write_man_pages(&cmd, "8", &a.dir)
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(CliError::from)
         }
         Some(Command::Mount { mut paths, opts }) => match paths.pop() {
             Some(mountpoint) => mount(&paths, &mountpoint, &opts),
-            None => Err("missing MOUNTPOINT".into()),
+            None => Err(CliError::Usage("missing MOUNTPOINT")),
         },
         None => match (cli.source, cli.mountpoint) {
             (Some(source), Some(mountpoint)) => mount(&[source], &mountpoint, &cli.opts),
-            _ => Err("usage: packagefs mount ROOT|PKG.hpkg... MOUNTPOINT, \
+            _ => Err(CliError::Usage(
+                "usage: packagefs mount ROOT|PKG.hpkg... MOUNTPOINT, \
                  packagefs ROOT MOUNTPOINT -o OPTIONS, or packagefs unmount MOUNTPOINT \
-                 (see --help)"
-                .into()),
+                 (see --help)",
+            )),
         },
     };
     match result {
@@ -165,7 +171,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(flags: &MountFlags) -> Result<(), String> {
+fn init_logging(flags: &MountFlags) -> Result<(), CliError> {
     use tracing_subscriber::EnvFilter;
     let level = match flags.verbose {
         0 => "warn",
@@ -182,7 +188,10 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
     };
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => {
-            EnvFilter::try_new(&spec).map_err(|e| format!("bad RUST_LOG {spec:?}: {e}"))?
+            EnvFilter::try_new(&spec).map_err(|source| CliError::LogFilter {
+                spec: spec.clone(),
+                source,
+            })?
         }
         _ => EnvFilter::new(default),
     };
@@ -190,19 +199,22 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // In the background the log file is already our standard error.
-    let result = match (&flags.log_file, flags.ready_fd) {
-        (Some(path), None) => {
+    let result = match (&flags.log_file, flags.report_ready) {
+        (Some(path), false) => {
             let file = std::fs::File::options()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+                .map_err(|source| CliError::LogFile {
+                    path: path.clone(),
+                    source,
+                })?;
             builder
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))
                 .try_init()
         }
-        (Some(_), Some(_)) => builder.with_ansi(false).try_init(),
+        (Some(_), true) => builder.with_ansi(false).try_init(),
         (None, _) => {
             use std::io::IsTerminal;
             builder
@@ -210,13 +222,13 @@ fn init_logging(flags: &MountFlags) -> Result<(), String> {
                 .try_init()
         }
     };
-    result.map_err(|e| format!("cannot set up logging: {e}"))
+    result.map_err(CliError::Logging)
 }
 
-fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(), String> {
+fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(), CliError> {
     let mut options = MountOptions::default();
     for o in &flags.options {
-        options.parse_into(o).map_err(|e| e.to_string())?;
+        options.parse_into(o)?;
     }
     if !flags.foreground {
         // Check what we can before starting the daemon, then let it do the rest.
@@ -224,12 +236,12 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         // the readiness pipe; they are printed on standard error.)
         prepare(sources, mountpoint, flags, &options)?;
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-        return daemon::spawn_background(&args, flags.log_file.as_deref())
-            .map_err(|e| e.to_string());
+        return Ok(daemon::spawn_background(&args, flags.log_file.as_deref())?);
     }
-    let mut readiness = match flags.ready_fd {
-        Some(fd) => Readiness::from_fd(fd).map_err(|e| e.to_string())?,
-        None => Readiness::none(),
+    let mut readiness = if flags.report_ready {
+        Readiness::on_stdout()
+    } else {
+        Readiness::none()
     };
     let (session, p) = match init_logging(flags)
         .and_then(|()| start(sources, mountpoint, flags, &options, &mut readiness))
@@ -237,13 +249,13 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
-            readiness.failed(&e);
+            readiness.failed(&e.to_string());
             return Err(e);
         }
     };
     tracing::info!("mounted at {}", p.mountpoint.display());
     if flags.read_ahead_kb > 0 {
-        if let Err(e) = fuse::set_read_ahead(&p.mountpoint, flags.read_ahead_kb) {
+        if let Err(e) = packagefs::kmount::set_read_ahead(&p.mountpoint, flags.read_ahead_kb) {
             tracing::debug!("read-ahead left at the kernel's default: {e}");
         }
     }
@@ -262,7 +274,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         readiness.ready();
         Ok(())
     };
-    daemon::serve(session, &at, setup).map_err(|e| e.to_string())
+    Ok(daemon::serve(session, &at, setup)?)
 }
 
 /// What the mount needs, checked and resolved to absolute paths.
@@ -281,46 +293,55 @@ fn prepare(
     mountpoint: &Path,
     flags: &MountFlags,
     options: &MountOptions,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, CliError> {
     let layers = match (&flags.layers, &options.layers) {
-        (Some(l), _) => parse_layers(l).map_err(|e| e.to_string())?,
+        (Some(l), _) => parse_layers(l)?,
         (None, Some(l)) => l.clone(),
         (None, None) => Vec::new(),
     };
     let sources: Vec<PathBuf> = sources
         .iter()
-        .map(|p| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display())))
+        .map(|p| {
+            std::fs::canonicalize(p).map_err(|source| CliError::NoSource {
+                path: p.clone(),
+                source,
+            })
+        })
         .collect::<Result<_, _>>()?;
-    let spec = MountSpec::from_sources(&sources, &layers).map_err(|e| e.to_string())?;
+    let spec = MountSpec::from_sources(&sources, &layers)?;
     let generation = match (&flags.generation, options.generation) {
-        (Some(g), _) => g
-            .parse()
-            .map_err(|e: packagefs::plan::SourceError| e.to_string())?,
+        (Some(g), _) => g.parse()?,
         (None, Some(g)) => g,
         (None, None) => GenerationChoice::Current,
     };
-    let mountpoint = std::fs::canonicalize(mountpoint)
-        .map_err(|e| format!("mount point {}: {e}", mountpoint.display()))?;
+    // Read from the mount table, so that a hung daemon there cannot block us.
+    if let Ok(at) = packagefs::kmount::table_path(mountpoint) {
+        if packagefs::kmount::packagefs_at(&at).unwrap_or(false) {
+            return Err(CliError::AlreadyMounted { path: at });
+        }
+    }
+    let mountpoint =
+        std::fs::canonicalize(mountpoint).map_err(|source| CliError::NoMountPoint {
+            path: mountpoint.to_path_buf(),
+            source,
+        })?;
     if !mountpoint.is_dir() {
-        return Err(format!(
-            "mount point {} is not a directory",
-            mountpoint.display()
-        ));
+        return Err(CliError::NotADirectory(mountpoint));
     }
     let shine = match (&flags.shine_through, &options.shine_through) {
-        (Some(s), _) => packagefs::shine::parse_list(s, ',').map_err(|e| e.to_string())?,
+        (Some(s), _) => packagefs::shine::parse_list(s, ',')?,
         (None, Some(s)) => s.clone(),
         (None, None) => Vec::new(),
     };
     if !shine.is_empty() && spec.root().is_none() {
-        return Err(packagefs::shine::ShineError::NotARoot.to_string());
+        return Err(packagefs::shine::ShineError::NotARoot.into());
     }
     let mut fs_config = FsConfig::default();
     if let Some(size) = options.cache_size {
         fs_config.cache_size = size;
     }
     if let Some(size) = &flags.cache_size {
-        fs_config.cache_size = parse_size(size).map_err(|e| e.to_string())?;
+        fs_config.cache_size = parse_size(size)?;
     }
     let mut mount_config = MountConfig {
         allow_other: options.allow_other,
@@ -357,7 +378,7 @@ fn start(
     flags: &MountFlags,
     options: &MountOptions,
     readiness: &mut Readiness,
-) -> Result<(fuser::Session<fuse::FuseFs>, Prepared), String> {
+) -> Result<(impl Mounted, Prepared), CliError> {
     let started = std::time::Instant::now();
     let mut p = prepare(sources, mountpoint, flags, options)?;
     let request = Request {
@@ -365,22 +386,22 @@ fn start(
         choice: p.generation,
         shine: &p.shine,
     };
-    let plan = packagefs::load(&request, None).map_err(|e| e.to_string())?;
+    let plan = packagefs::load(&request, None)?;
     // Nothing left out silently: on the caller's standard error before
     // `packagefs mount` returns (they are in the log too).
     for w in &plan.warnings {
         readiness.warn(w);
     }
     if flags.strict && !plan.refused.is_empty() {
-        let names: Vec<String> = plan.refused.iter().map(|r| r.to_string()).collect();
-        return Err(format!("--strict: {}", names.join("; ")));
+        return Err(CliError::Strict(
+            plan.refused.iter().map(|r| r.to_string()).collect(),
+        ));
     }
     for r in &plan.refused {
         readiness.warn(&r.to_string());
     }
     let loaded = started.elapsed();
-    let fs = Snapshot::new(plan.tree, plan.generation, &p.fs_config)
-        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let fs = Snapshot::new(plan.tree, plan.generation, &p.fs_config).map_err(CliError::Workers)?;
     let volume = Arc::new(Volume::new(fs));
     // The current generation of a root with state follows the root live;
     // an older generation and a root without state stay as mounted, and
@@ -394,8 +415,13 @@ fn start(
         _ => None,
     };
     p.mount_config.pin_open_files = live_root.is_some();
-    let session = fuse::mount_volume(volume.clone(), &p.mountpoint, &p.mount_config)
-        .map_err(|e| format!("cannot mount at {}: {e}", p.mountpoint.display()))?;
+    let session =
+        fuse::mount_volume(volume.clone(), &p.mountpoint, &p.mount_config).map_err(|source| {
+            CliError::Mount {
+                path: p.mountpoint.clone(),
+                source,
+            }
+        })?;
     tracing::info!(
         "packages loaded in {:.1} ms, mounted after {:.1} ms",
         loaded.as_secs_f64() * 1e3,

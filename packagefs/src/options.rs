@@ -2,8 +2,8 @@
 //! from `/etc/fstab`: comma-separated, generic FUSE and mount options plus
 //! packagefs's own `layers=`, `cache_size=`, `generation=` and
 //! `shine_through=` (names separated by `:`, since `,` separates options).
-
-use fuser::MountOption;
+//! Kernel flags come out as [`MountFlag`]s, which the mount code
+//! ([`crate::kmount`], [`crate::fuse`]) translates for the kernel or fuser.
 
 use crate::shine::{self, ShineError};
 use state::plan::source::parse_layers;
@@ -20,7 +20,7 @@ pub struct MountOptions {
     /// `fsname=`.
     pub fsname: Option<String>,
     /// Kernel mount flags (`nosuid`, `nodev`, `noexec`, `noatime`, ...).
-    pub flags: Vec<MountOption>,
+    pub flags: Vec<MountFlag>,
     /// `layers=system:common:user` (`:` or `+` separated).
     pub layers: Option<Vec<Layer>>,
     /// `cache_size=BYTES`.
@@ -34,6 +34,40 @@ pub struct MountOptions {
     /// `entry_ttl=SECONDS`: how long the kernel may cache entries and
     /// attributes (default [`crate::fuse::DEFAULT_TTL`]).
     pub entry_ttl: Option<std::time::Duration>,
+}
+
+/// A kernel mount flag that `-o` may set; the mount is always read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountFlag {
+    /// `suid`: honour set-user-id and set-group-id bits.
+    Suid,
+    /// `nosuid` (the default).
+    NoSuid,
+    /// `dev`: let device files work.
+    Dev,
+    /// `nodev` (the default).
+    NoDev,
+    /// `exec` (the default).
+    Exec,
+    /// `noexec`: refuse to execute files.
+    NoExec,
+    /// `noatime`.
+    NoAtime,
+}
+
+impl MountFlag {
+    /// The flag that undoes this one, if any.
+    pub fn opposite(self) -> Option<MountFlag> {
+        match self {
+            MountFlag::Suid => Some(MountFlag::NoSuid),
+            MountFlag::NoSuid => Some(MountFlag::Suid),
+            MountFlag::Dev => Some(MountFlag::NoDev),
+            MountFlag::NoDev => Some(MountFlag::Dev),
+            MountFlag::Exec => Some(MountFlag::NoExec),
+            MountFlag::NoExec => Some(MountFlag::Exec),
+            MountFlag::NoAtime => None,
+        }
+    }
 }
 
 /// A bad `-o` option.
@@ -98,13 +132,13 @@ impl MountOptions {
                     self.cache_size = Some(parse_size(v)?);
                     None
                 }
-                ("nosuid", None) => Some(MountOption::NoSuid),
-                ("suid", None) => Some(MountOption::Suid),
-                ("nodev", None) => Some(MountOption::NoDev),
-                ("dev", None) => Some(MountOption::Dev),
-                ("noexec", None) => Some(MountOption::NoExec),
-                ("exec", None) => Some(MountOption::Exec),
-                ("noatime", None) => Some(MountOption::NoAtime),
+                ("nosuid", None) => Some(MountFlag::NoSuid),
+                ("suid", None) => Some(MountFlag::Suid),
+                ("nodev", None) => Some(MountFlag::NoDev),
+                ("dev", None) => Some(MountFlag::Dev),
+                ("noexec", None) => Some(MountFlag::NoExec),
+                ("exec", None) => Some(MountFlag::Exec),
+                ("noatime", None) => Some(MountFlag::NoAtime),
                 // Always read-only, always default_permissions; times never
                 // change; options for mount(8) itself, not the file system.
                 (
@@ -137,18 +171,9 @@ impl MountOptions {
                 _ => return Err(OptionError::Unknown(opt.to_string())),
             };
             if let Some(f) = flag {
-                let opposite = match &f {
-                    MountOption::NoSuid => Some(MountOption::Suid),
-                    MountOption::Suid => Some(MountOption::NoSuid),
-                    MountOption::NoDev => Some(MountOption::Dev),
-                    MountOption::Dev => Some(MountOption::NoDev),
-                    MountOption::NoExec => Some(MountOption::Exec),
-                    MountOption::Exec => Some(MountOption::NoExec),
-                    _ => None,
-                };
                 // The last of two opposite flags wins, as with mount(8).
-                self.flags
-                    .retain(|g| Some(g) != opposite.as_ref() && g != &f);
+                let opposite = f.opposite();
+                self.flags.retain(|&g| Some(g) != opposite && g != f);
                 self.flags.push(f);
             }
         }
@@ -188,7 +213,7 @@ mod tests {
         assert_eq!(o.layers, Some(vec![Layer::System, Layer::User]));
         assert_eq!(o.cache_size, Some(64 << 20));
         assert_eq!(o.fsname.as_deref(), Some("root"));
-        assert_eq!(o.flags, vec![MountOption::NoSuid, MountOption::NoDev]);
+        assert_eq!(o.flags, vec![MountFlag::NoSuid, MountFlag::NoDev]);
         assert_eq!(o.generation, None);
         o.parse_into("generation=previous").unwrap();
         assert_eq!(o.generation, Some(GenerationChoice::Previous));
@@ -213,7 +238,7 @@ mod tests {
         assert_eq!(o.entry_ttl, Some(std::time::Duration::from_secs(2)));
         assert!(o.parse_into("entry_ttl=soon").is_err());
         o.parse_into("suid").unwrap();
-        assert_eq!(o.flags, vec![MountOption::NoDev, MountOption::Suid]);
+        assert_eq!(o.flags, vec![MountFlag::NoDev, MountFlag::Suid]);
     }
 
     #[test]

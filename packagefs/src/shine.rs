@@ -23,7 +23,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
-use rustix::mount::{mount_bind, unmount, UnmountFlags};
+use rustix::mount::mount_bind;
+
+use crate::kmount;
 
 /// Why shine-through directories could not be set up or taken away.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +135,7 @@ pub fn bind_all(root: &Path, mountpoint: &Path, names: &[String]) -> Result<(), 
             }
             Err(e) => {
                 for b in bound.iter().rev() {
-                    if let Err(u) = unmount(b, UnmountFlags::DETACH) {
+                    if let Err(u) = kmount::detach(b) {
                         tracing::error!("undoing the bind mount on {}: {u}", b.display());
                     }
                 }
@@ -233,41 +235,16 @@ fn set_meta(path: &Path, m: &std::fs::Metadata, symlink: bool) -> Result<(), Shi
         .map_err(|e| io_at("cannot set the times of", path)(e.into()))
 }
 
-/// The mount points strictly below `mountpoint` (canonical), in the order
-/// to unmount them: deepest first, and of mounts stacked on one point the
-/// last mounted first.
-pub fn mounts_below(mountpoint: &Path) -> io::Result<Vec<PathBuf>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mut prefix = mountpoint.as_os_str().as_bytes().to_vec();
-    if prefix.last() != Some(&b'/') {
-        prefix.push(b'/');
-    }
-    let mut found: Vec<(usize, usize, PathBuf)> = info
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let point = crate::fuse::unescape_mountinfo(l.split(' ').nth(4)?);
-            let depth = point.iter().filter(|&&b| b == b'/').count();
-            point.starts_with(&prefix).then(|| {
-                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&point));
-                (depth, i, path)
-            })
-        })
-        .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
-    Ok(found.into_iter().map(|(_, _, p)| p).collect())
-}
-
-/// Unmount every mount below `mountpoint` (see [`mounts_below`]); returns
-/// them. Stops at the first that cannot be unmounted (busy, say), leaving
+/// Unmount every mount below `mountpoint` (canonical; see
+/// [`kmount::mounts_below`]); returns them. Stops at the first that cannot be unmounted (busy, say), leaving
 /// it and the mounts above it in place.
 pub fn unmount_below(mountpoint: &Path) -> Result<Vec<PathBuf>, ShineError> {
-    let below =
-        mounts_below(mountpoint).map_err(io_at("cannot read", "/proc/self/mountinfo".as_ref()))?;
+    let below = kmount::mounts_below(mountpoint)
+        .map_err(io_at("cannot read", kmount::MOUNTINFO.as_ref()))?;
     for p in &below {
-        unmount(p, UnmountFlags::empty()).map_err(|e| ShineError::Unmount {
+        kmount::unmount(p).map_err(|source| ShineError::Unmount {
             path: p.clone(),
-            source: e.into(),
+            source,
         })?;
         tracing::info!("unmounted {}", p.display());
     }

@@ -80,9 +80,9 @@ enum Command {
     Unpin(cmd::root::UnpinArgs),
     Verify(cmd::listing::VerifyArgs),
     /// Print the shell completion script for SHELL on standard output.
-    Completions(packagefs::cli_docs::CompletionsArgs),
+    Completions(cli_docs::CompletionsArgs),
     /// Write the man pages (section 1) of pkgctl and its subcommands into DIR.
-    Man(packagefs::cli_docs::ManArgs),
+    Man(cli_docs::ManArgs),
 }
 
 fn run(cli: &Cli) -> Result<()> {

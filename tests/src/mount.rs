@@ -8,6 +8,8 @@ use std::process::{Child, Command};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use packagefs::kmount;
+
 /// How to get FUSE on Debian or Ubuntu, for messages.
 const INSTALL_HINT: &str = "install fuse3 (`apt-get install -y fuse3` as root; `make test` run as \
                             root on Debian/Ubuntu installs it)";
@@ -54,67 +56,11 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
         })
 }
 
-/// The absolute form of a mount point as `/proc/self/mountinfo` shows it,
-/// found without touching the mount point itself (a hung FUSE daemon would
-/// block a `stat` of it): the parent directory is canonicalized and the last
-/// component appended.
-fn mountinfo_path(mountpoint: &Path) -> io::Result<PathBuf> {
-    let absolute = if mountpoint.is_absolute() {
-        mountpoint.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(mountpoint)
-    };
-    match (absolute.parent(), absolute.file_name()) {
-        (Some(parent), Some(name)) => Ok(parent.canonicalize()?.join(name)),
-        // "/" or a path ending in "..": canonicalize the whole.
-        _ => absolute.canonicalize(),
-    }
-}
-
-/// Undoes the octal escapes (`\040` for a space, `\011`, `\012`, `\134`) that
-/// `/proc/self/mountinfo` uses in paths.
-fn unescape_mountinfo(field: &str) -> Vec<u8> {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() {
-            let digits = &bytes[i + 1..i + 4];
-            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                if let Ok(byte) = u8::try_from(value) {
-                    out.push(byte);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
-}
-
-/// The mount points listed in a `mountinfo` text (the fifth field of each
-/// line), unescaped.
-fn mount_points(mountinfo: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(unescape_mountinfo)
-}
-
 /// Whether something is mounted on `mountpoint`, according to
-/// `/proc/self/mountinfo`. Does not touch the mount point itself.
+/// `/proc/self/mountinfo` (read by [`kmount::mounted_at`]). Does not touch
+/// the mount point itself.
 pub fn is_mounted(mountpoint: &Path) -> io::Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let wanted = mountinfo_path(mountpoint)?;
-    let wanted = wanted.as_os_str().as_bytes();
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
-    let found = mount_points(&mountinfo).any(|p| p == wanted);
-    Ok(found)
+    Ok(!kmount::mounted_at(mountpoint)?.is_empty())
 }
 
 /// Polls `/proc/self/mountinfo` until `mountpoint` is mounted; a
@@ -161,19 +107,7 @@ fn wait_until(
 /// deepest first, according to `/proc/self/mountinfo`. Does not touch the
 /// mount point itself.
 pub fn mounts_below(mountpoint: &Path) -> io::Result<Vec<PathBuf>> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut prefix = mountinfo_path(mountpoint)?.as_os_str().as_bytes().to_vec();
-    prefix.push(b'/');
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
-    let mut below: Vec<Vec<u8>> = mount_points(&mountinfo)
-        .filter(|p| p.starts_with(&prefix))
-        .collect();
-    below.reverse();
-    below.sort_by_key(|p| std::cmp::Reverse(p.iter().filter(|&&b| b == b'/').count()));
-    Ok(below
-        .into_iter()
-        .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(&p)))
-        .collect())
+    kmount::mounts_below(&kmount::table_path(mountpoint)?)
 }
 
 /// Unmounts everything below `mountpoint` (deepest first, lazily), then
@@ -369,27 +303,5 @@ pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unescapes_mountinfo_octal() {
-        assert_eq!(unescape_mountinfo(r"/mnt/a\040b"), b"/mnt/a b");
-        assert_eq!(unescape_mountinfo(r"/x\011y\012z\134w"), b"/x\ty\nz\\w");
-        // Not an escape: left alone.
-        assert_eq!(unescape_mountinfo(r"/a\09"), br"/a\09");
-        assert_eq!(unescape_mountinfo(r"/a\"), br"/a\");
-    }
-
-    #[test]
-    fn finds_mount_point_field() {
-        let text = "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 - ext3 /dev/root rw\n\
-                    37 35 0:5 / / rw - ext4 /dev/vda rw\n";
-        let points: Vec<Vec<u8>> = mount_points(text).collect();
-        assert_eq!(points, vec![b"/mnt two".to_vec(), b"/".to_vec()]);
     }
 }

@@ -4,6 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use packagefs::kmount::mounted_at;
 use packagefs_tests::{bin_path, golden_package, is_mounted, PackagefsMount};
 
 /// Run packagefs with `args`, expecting failure; returns its stderr.
@@ -50,8 +51,8 @@ fn a_foreground_mount_unmounts_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(mnt.join("data/sizes/size_7.bin").is_file());
-    // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}: {}", guard.log());
     assert!(!is_mounted(&mnt).unwrap(), "SIGTERM unmounts");
@@ -97,4 +98,38 @@ fn failures_exit_non_zero_with_a_one_line_reason() {
     let err = fails(&["unmount".as_ref(), mnt.as_os_str()]);
     assert!(err.contains(&mnt.display().to_string()), "{err}");
     assert!(!is_mounted(&mnt).unwrap());
+}
+
+/// A second `packagefs mount` on a mount point that serves packagefs is
+/// refused with a one-line error naming it, before a daemon starts: in
+/// both forms, and the first mount stays, alone and serving.
+#[test]
+fn a_second_mount_on_a_packagefs_is_refused() {
+    let pkg = golden_package("nested-zstd");
+    let mount = PackagefsMount::new(&[&pkg], &[]);
+    let mnt = mount.path().to_path_buf();
+    let named = std::fs::canonicalize(mount.dir()).unwrap().join("m");
+    let stacked = || mounted_at(&mnt).unwrap().len();
+    assert_eq!(stacked(), 1);
+
+    let subcommand = ["mount".as_ref(), pkg.as_os_str(), mnt.as_os_str()];
+    let fstab = [
+        pkg.as_os_str(),
+        mnt.as_os_str(),
+        "-o".as_ref(),
+        "ro".as_ref(),
+    ];
+    for args in [&subcommand[..], &fstab[..]] {
+        let err = fails(args);
+        assert!(
+            err.contains(&format!(
+                "{}: a packagefs is already mounted",
+                named.display()
+            )),
+            "{err}"
+        );
+        assert_eq!(stacked(), 1, "{args:?} stacked a second mount");
+    }
+    assert!(mnt.join("data/sizes/size_7.bin").is_file());
+    mount.unmount();
 }

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use packagefs_tests::{golden_mount_listing, golden_package, sha256_hex, PackagefsMount};
@@ -24,9 +23,7 @@ fn files(stems: &[&str], root: &Path) -> Vec<(PathBuf, String)> {
 
 /// Drop the kernel's cached pages of `f`, so that reads reach the daemon.
 fn drop_page_cache(f: &File) {
-    // SAFETY: fadvise on an open descriptor only affects the page cache.
-    let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(r, 0, "posix_fadvise");
+    rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed).expect("posix_fadvise");
 }
 
 /// Read a whole file in one go, bypassing what the kernel has cached.

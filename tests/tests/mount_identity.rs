@@ -7,8 +7,6 @@
 //!
 //! One test in this binary: it changes the process's working directory.
 
-#![allow(unsafe_code)]
-
 mod state_common;
 
 use std::fs::File;
@@ -35,6 +33,7 @@ struct Mapping {
 impl Mapping {
     fn new(file: &File) -> Mapping {
         let len = usize::try_from(file.metadata().unwrap().len()).unwrap();
+        #[allow(unsafe_code)]
         // SAFETY: a fresh read-only private mapping of a file we hold open;
         // the kernel picks the address, and the result is checked.
         let addr = unsafe {
@@ -54,14 +53,17 @@ impl Mapping {
     /// The mapped bytes, read now (a page fault asks the daemon again when
     /// the kernel dropped the page).
     fn bytes(&self) -> Vec<u8> {
+        #[allow(unsafe_code)]
         // SAFETY: `addr..addr + len` is our live mapping, readable, and
         // nothing writes to it (read-only, private).
-        unsafe { std::slice::from_raw_parts(self.addr.cast::<u8>(), self.len) }.to_vec()
+        let bytes = unsafe { std::slice::from_raw_parts(self.addr.cast::<u8>(), self.len) };
+        bytes.to_vec()
     }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        #[allow(unsafe_code)]
         // SAFETY: unmapping exactly the mapping made in `new`, once.
         unsafe {
             libc::munmap(self.addr, self.len);

@@ -3,29 +3,18 @@
 //! rules; inode numbers are stable and link counts are those of a disk.
 
 use std::collections::BTreeSet;
-use std::ffi::CString;
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
+use std::io;
 use std::os::unix::fs::{DirEntryExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use packagefs_tests::{golden_package, package_label, PackagefsMount};
-
-fn cpath(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
 
 fn errno_of<T>(r: std::io::Result<T>, what: &str) -> i32 {
     match r {
         Ok(_) => panic!("{what} succeeded on a read-only mount"),
         Err(e) => e.raw_os_error().unwrap_or_else(|| panic!("{what}: {e}")),
     }
-}
-
-/// The errno after a libc call that returned -1.
-fn last_errno(ret: isize, what: &str) -> i32 {
-    assert_eq!(ret, -1, "{what} succeeded");
-    std::io::Error::last_os_error().raw_os_error().unwrap()
 }
 
 #[test]
@@ -119,14 +108,19 @@ fn every_write_fails_with_erofs() {
             errno_of(std::fs::create_dir(dir.join("x")), "mkdir"),
         ),
     ];
-    let c = cpath(&m.join("fifo"));
-    // SAFETY: valid NUL-terminated path.
-    let r = unsafe { libc::mkfifo(c.as_ptr(), 0o644) } as isize;
-    cases.push(("mknod", last_errno(r, "mkfifo")));
-    let c = cpath(&file);
-    // SAFETY: valid NUL-terminated path.
-    let r = unsafe { libc::access(c.as_ptr(), libc::W_OK) } as isize;
-    cases.push(("access(W_OK)", last_errno(r, "access")));
+    let fifo = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        m.join("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    );
+    cases.push(("mknod", errno_of(fifo.map_err(io::Error::from), "mkfifo")));
+    let access = rustix::fs::access(&file, rustix::fs::Access::WRITE_OK);
+    cases.push((
+        "access(W_OK)",
+        errno_of(access.map_err(io::Error::from), "access"),
+    ));
 
     for (what, errno) in cases {
         assert_eq!(errno, libc::EROFS, "{what}");
@@ -140,38 +134,48 @@ fn every_write_fails_with_erofs() {
 fn statfs_says_read_only() {
     let pkg = golden_package("nested-zstd");
     let mount = PackagefsMount::new(&[&pkg], &[]);
-    let c = cpath(mount.path());
-    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    assert_eq!(r, 0);
-    assert_ne!(st.f_flag & libc::ST_RDONLY, 0, "ST_RDONLY");
+    let st = rustix::fs::statvfs(mount.path()).unwrap();
+    assert!(
+        st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY),
+        "ST_RDONLY"
+    );
     assert_eq!(st.f_bfree, 0);
     assert_eq!(st.f_files, 70, "one inode per node: root + 69 entries");
     assert!(st.f_blocks > 0);
     mount.unmount();
 }
 
-/// getxattr through libc: (return value, errno).
+/// lgetxattr(2) into a buffer of `size` bytes (0: ask for the size), as
+/// the C call returns it: (return value, errno, the bytes).
 fn getxattr(p: &Path, name: &str, size: usize) -> (isize, i32, Vec<u8>) {
-    let c = cpath(p);
-    let n = CString::new(name).unwrap();
     let mut buf = vec![0u8; size];
-    // SAFETY: buf has `size` bytes; strings are NUL-terminated.
-    let r = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap();
-    buf.truncate(r.max(0) as usize);
-    (r, errno, buf)
+    let r = match size {
+        0 => rustix::fs::lgetxattr_query(p, name),
+        _ => rustix::fs::lgetxattr(p, name, &mut buf[..]),
+    };
+    as_c_call(r, buf)
 }
 
+/// llistxattr(2), like [`getxattr`].
 fn listxattr(p: &Path, size: usize) -> (isize, i32, Vec<u8>) {
-    let c = cpath(p);
     let mut buf = vec![0u8; size];
-    // SAFETY: buf has `size` bytes; the path is NUL-terminated.
-    let r = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap();
-    buf.truncate(r.max(0) as usize);
-    (r, errno, buf)
+    let r = match size {
+        0 => rustix::fs::llistxattr_query(p),
+        _ => rustix::fs::llistxattr(p, &mut buf[..]),
+    };
+    as_c_call(r, buf)
+}
+
+/// A call's result as C shows it: the length (the buffer cut to it) and
+/// errno 0, or -1 and the errno.
+fn as_c_call(r: rustix::io::Result<usize>, mut buf: Vec<u8>) -> (isize, i32, Vec<u8>) {
+    match r {
+        Ok(n) => {
+            buf.truncate(n);
+            (n as isize, 0, buf)
+        }
+        Err(e) => (-1, e.raw_os_error(), Vec::new()),
+    }
 }
 
 #[test]

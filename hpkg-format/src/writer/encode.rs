@@ -1,4 +1,4 @@
-//! The one encoder behind both entry points (spec §16): payloads are
+//! The one encoder behind both entry points (`docs/hpkg-format.md` §16): payloads are
 //! streamed into the heap in tree order (each entry's data, then its
 //! attributes' data, then its children), then the TOC and the package
 //! attributes are appended, then the header is filled in.

@@ -1,4 +1,4 @@
-//! The chunking heap writer (spec §4.3, §4.5): uncompressed bytes are
+//! The chunking heap writer (`docs/hpkg-format.md` §4.3, §4.5): uncompressed bytes are
 //! gathered into 64 KiB chunks, each chunk is compressed on its own (or
 //! stored raw when that does not make it strictly smaller, and always when it
 //! is shorter than 64 bytes — both decided by [`codec::compress`]), and the

@@ -1,4 +1,4 @@
-//! Writing `.hpkg` packages (spec §16): from a directory tree
+//! Writing `.hpkg` packages (`docs/hpkg-format.md` §16): from a directory tree
 //! ([`create_from_dir`]), from a tree built in memory ([`TreeBuilder`],
 //! [`create_from_tree`]) or by re-encoding an opened package ([`rewrite`]).
 //!

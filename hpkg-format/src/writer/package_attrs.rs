@@ -1,4 +1,4 @@
-//! The package-attributes section of a new package (spec §9): a
+//! The package-attributes section of a new package (`docs/hpkg-format.md` §9): a
 //! [`PackageInfo`] turned into attributes in the order Haiku's writer uses
 //! (spec §9.6), and the checks Haiku's package builder makes before it
 //! writes anything.

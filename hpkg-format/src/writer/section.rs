@@ -1,4 +1,4 @@
-//! Encoding of a structured section (spec §5.2, §6): an in-memory attribute
+//! Encoding of a structured section (`docs/hpkg-format.md` §5.2, §6): an in-memory attribute
 //! tree is turned into a string subsection followed by the attribute list.
 //!
 //! String table rule (spec §16 step 3): every non-empty string used at least

@@ -1,11 +1,11 @@
 //! `pkgctl completions SHELL` and `pkgctl man [-o DIR]`: the shell
 //! completion script and the man pages, generated from pkgctl's own clap
-//! definition by [`packagefs::cli_docs`] (shared with `packagefs`).
+//! definition by the `cli-docs` crate (shared with `packagefs`).
 //!
 //! pkgctl's pages are in section 1 (user commands): it works on package
 //! files as any user, and on package roots as whoever owns them.
 
-use packagefs::cli_docs::{self, CliDocsError, CompletionsArgs, ManArgs};
+use cli_docs::{self, CliDocsError, CompletionsArgs, ManArgs};
 
 use crate::error::{CliError, Result};
 

@@ -1,6 +1,7 @@
 //! Shell completions and man pages generated from a clap command: the one
-//! home of this code for both binaries, `packagefs` (whose clap `Cli` lives
-//! in its main.rs and passes `Cli::command()` here) and `pkgctl`.
+//! home of this code for both binaries, `packagefs` and `pkgctl`, each of
+//! which passes its own `Cli::command()` here. A crate of its own so that
+//! neither binary links the other's library for it.
 //!
 //! Both binaries offer the same two subcommands, built from
 //! [`CompletionsArgs`] and [`ManArgs`]:
