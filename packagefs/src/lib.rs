@@ -72,7 +72,7 @@ pub fn log_plan(plan: &Plan, previous: Option<&Tree>) {
     }
     for r in &plan.refused {
         tracing::warn!(
-            package = r.package.as_deref().unwrap_or("-"),
+            package = %r.package.as_deref().unwrap_or("-"),
             file = %r.path.display(),
             "{r}"
         );
