@@ -40,6 +40,6 @@ pub use sniff::{sniff, FileKind};
 pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
 pub use version::{Operator, Version};
 pub use writer::{
-    create_from_dir, create_from_tree, rewrite, Timestamp, TreeBuilder, TreeError, WriteOptions,
-    WriteStats,
+    create_from_dir, create_from_tree, rewrite, write_repository, Timestamp, TreeBuilder,
+    TreeError, WriteOptions, WriteStats,
 };
