@@ -94,9 +94,12 @@ pub mod journal;
 pub mod layout;
 pub mod lock;
 pub mod ops;
+pub mod repos;
 pub mod root;
+pub mod signing;
 pub mod store;
 pub mod sync;
+pub mod trust;
 pub mod txn;
 pub mod verify;
 
@@ -111,6 +114,7 @@ pub use lock::LockWait;
 pub use ops::DependencyReport;
 pub use root::Root;
 pub use sync::{Rejected, SyncReport};
+pub use trust::{Policy, Voucher, Vouchers};
 pub use txn::Commit;
 pub use verify::Problem as VerifyProblem;
 
