@@ -10,6 +10,7 @@ mod error;
 mod input;
 mod logging;
 mod output;
+mod repo;
 mod stream;
 
 use std::path::PathBuf;
@@ -79,6 +80,15 @@ enum Command {
     Pin(cmd::root::PinArgs),
     Unpin(cmd::root::UnpinArgs),
     Verify(cmd::listing::VerifyArgs),
+    Key(cmd::repo::KeyArgs),
+    Sign(cmd::repo::SignArgs),
+    Repo(cmd::repo::RepoArgs),
+    Refresh(cmd::repo::RefreshArgs),
+    Search(cmd::repo::SearchArgs),
+    Install(cmd::install::InstallArgs),
+    Update(cmd::install::UpdateArgs),
+    Uninstall(cmd::install::UninstallArgs),
+    FullSync(cmd::install::FullSyncArgs),
     /// Print the shell completion script for SHELL on standard output.
     Completions(packagefs::cli_docs::CompletionsArgs),
     /// Write the man pages (section 1) of pkgctl and its subcommands into DIR.
@@ -104,6 +114,15 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Pin(a) => cmd::root::pin(a.generation, true, &root_path(cli)?),
         Command::Unpin(a) => cmd::root::pin(a.generation, false, &root_path(cli)?),
         Command::Verify(a) => cmd::listing::verify(a, &root_path(cli)?),
+        Command::Key(a) => cmd::repo::key(a),
+        Command::Sign(a) => cmd::repo::sign(a),
+        Command::Repo(a) => cmd::repo::repo(a, || root_path(cli)),
+        Command::Refresh(a) => cmd::repo::refresh(a, &root_path(cli)?),
+        Command::Search(a) => cmd::repo::search(a, &root_path(cli)?),
+        Command::Install(a) => cmd::install::install(a, &root_path(cli)?),
+        Command::Update(a) => cmd::install::update(a, &root_path(cli)?),
+        Command::Uninstall(a) => cmd::install::uninstall(a, &root_path(cli)?),
+        Command::FullSync(a) => cmd::install::full_sync(a, &root_path(cli)?),
         Command::Completions(a) => cmd::docs::completions(a, Cli::command()),
         Command::Man(a) => cmd::docs::man(a, &Cli::command()),
     }

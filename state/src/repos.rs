@@ -290,7 +290,7 @@ mod tests {
     fn settings_round_trip_and_refuse_nonsense() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
-        let keys = crate::signing::generate(None, "k").unwrap();
+        let keys = crate::signing::generate(crate::signing::Protection::Unencrypted, "k").unwrap();
         let key = PublicKey::parse(&keys.public, Path::new("k.pub")).unwrap();
         let secure = RepoConfig {
             name: "main".into(),

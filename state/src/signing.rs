@@ -53,13 +53,25 @@ fn key_id(keynum: &[u8]) -> String {
     keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
 }
 
-/// Make a new key pair. With a password the secret key is encrypted with it
-/// (scrypt, as minisign does); without, it is stored unencrypted.
-pub fn generate(password: Option<String>, comment: &str) -> Result<GeneratedKeys> {
+/// How a new secret key is protected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protection {
+    /// Stored unencrypted (as `minisign -G -W`): CI can sign without a prompt.
+    Unencrypted,
+    /// Encrypted with this password (scrypt, as minisign does).
+    Password(String),
+    /// Encrypted with a password asked for twice on the terminal.
+    Prompt,
+}
+
+/// Make a new key pair; `comment` is the untrusted comment of the secret
+/// key file.
+pub fn generate(protection: Protection, comment: &str) -> Result<GeneratedKeys> {
     let here = Path::new("<new key>");
-    let pair = match password {
-        Some(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)),
-        None => minisign::KeyPair::generate_unencrypted_keypair(),
+    let pair = match protection {
+        Protection::Password(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)),
+        Protection::Prompt => minisign::KeyPair::generate_encrypted_keypair(None),
+        Protection::Unencrypted => minisign::KeyPair::generate_unencrypted_keypair(),
     }
     .map_err(|e| bad(here, e))?;
     let public = pair.pk.to_box().map_err(|e| bad(here, e))?.to_string();
@@ -207,7 +219,11 @@ mod tests {
     use std::io::Cursor;
 
     fn keys(dir: &Path, password: Option<&str>) -> (PublicKey, SecretKey) {
-        let g = generate(password.map(String::from), "test key").unwrap();
+        let protection = match password {
+            Some(p) => Protection::Password(p.into()),
+            None => Protection::Unencrypted,
+        };
+        let g = generate(protection, "test key").unwrap();
         let (p, s) = (dir.join("k.pub"), dir.join("k.key"));
         std::fs::write(&p, &g.public).unwrap();
         std::fs::write(&s, &g.secret).unwrap();

@@ -332,7 +332,7 @@ mod tests {
             .vouch(&pkg, &mut f)
             .is_err());
 
-        let keys = crate::signing::generate(None, "k").unwrap();
+        let keys = crate::signing::generate(crate::signing::Protection::Unencrypted, "k").unwrap();
         let key_file = dir.path().join("k.key");
         fs::write(&key_file, &keys.secret).unwrap();
         let sk = crate::signing::SecretKey::load(&key_file, None).unwrap();

@@ -46,7 +46,7 @@ fn untrusted_drop_ins_are_refused_and_signed_ones_activated() {
     }
 
     // Signed by a key the root trusts: activated by the next sync.
-    let keys = generate(None, "k").unwrap();
+    let keys = generate(state::signing::Protection::Unencrypted, "k").unwrap();
     let key_file = s.dir.path().join("k.key");
     fs::write(&key_file, &keys.secret).unwrap();
     let sk = SecretKey::load(&key_file, None).unwrap();

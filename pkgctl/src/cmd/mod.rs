@@ -7,6 +7,8 @@ pub mod docs;
 pub mod extract;
 pub mod import_deb;
 pub mod info;
+pub mod install;
 pub mod listing;
+pub mod repo;
 pub mod root;
 pub mod status;

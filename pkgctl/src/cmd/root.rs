@@ -158,7 +158,7 @@ pub fn open(path: &Path) -> Result<Root> {
 }
 
 /// What a generation made now records as its reason: the command line.
-fn reason() -> String {
+pub fn reason() -> String {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -175,7 +175,7 @@ pub fn warn_all(warnings: &[String]) {
 
 /// Print a commit: warnings and forced problems on standard error; the
 /// generation in force and what changed on standard output.
-fn print_commit(commit: &Commit) -> Result<()> {
+pub fn print_commit(commit: &Commit) -> Result<()> {
     warn_all(&commit.warnings);
     for p in &commit.forced {
         warn(format_args!("forced despite: {p}"));
