@@ -113,7 +113,10 @@ impl CliError {
             | E::NoValidGeneration { .. }
             | E::InvalidPackage { .. }
             | E::NameClash { .. }
-            | E::LockTimeout { .. } => CliError::State(error),
+            | E::LockTimeout { .. }
+            | E::Signature { .. }
+            | E::Untrusted { .. }
+            | E::Settings { .. } => CliError::State(error),
             other => CliError::refused(root, other.to_string()),
         }
     }

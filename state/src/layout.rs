@@ -194,8 +194,8 @@ impl Layout {
         self.cache_dir().join("repositories").join(name)
     }
 
-    /// `ROOT/system/cache/packages`: downloaded package files, named
-    /// `<sha256>.hpkg`, and partial downloads (`<sha256>.part`).
+    /// `ROOT/system/cache/packages`: downloads, as
+    /// `<sha256>/<file>.hpkg` (and `<file>.hpkg.part` while partial).
     pub fn download_cache(&self) -> PathBuf {
         self.cache_dir().join("packages")
     }

@@ -53,8 +53,11 @@ impl From<LayerArg> for Layer {
 /// checked before anything is committed. A resulting set with new unmet
 /// requirements or conflicts is refused (each problem is printed on its own
 /// line), unless --force; --force also replaces a different file of the same
-/// name in the layer. Prints the new generation and the packages added
-/// (`+ layer/file`) and removed (`- layer/file`).
+/// name in the layer. When the layer's trust policy
+/// (ROOT/system/settings/policy) requires vouched packages, each file must
+/// be listed by a verified repository index or carry a PKG.hpkg.minisig by
+/// a key of ROOT/system/settings/trust/. Prints the new generation and the
+/// packages added (`+ layer/file`) and removed (`- layer/file`).
 ///
 /// Example:
 ///
@@ -240,6 +243,10 @@ pub fn init(args: &InitArgs, global: Option<&Path>) -> Result<()> {
 /// `pkgctl add`.
 pub fn add(args: &AddArgs, path: &Path) -> Result<()> {
     let root = open(path)?;
+    for p in &args.packages {
+        root.check_trust(args.layer.into(), p)
+            .map_err(|e| CliError::state(path, e))?;
+    }
     let commit = root
         .add(&args.packages, args.layer.into(), args.force, &reason())
         .map_err(|e| CliError::state(path, e))?;

@@ -125,7 +125,8 @@ pub fn target_layer(tx: &Transaction, wanted: Option<Layer>, path: &Path) -> Res
 }
 
 /// Download every added package into the root's cache (checked against the
-/// index's SHA-256), then commit the whole change as one generation.
+/// index's SHA-256), then commit the whole change as one generation; the
+/// downloads leave the cache once committed.
 pub fn commit(
     root: &Root,
     path: &Path,
@@ -168,6 +169,16 @@ pub fn commit(
             Origin::Repo { .. } => None,
         })
         .collect();
-    root.change(&remove, &files, layer, false, reason)
-        .map_err(|e| CliError::state(path, e))
+    let commit = root
+        .change(&remove, &files, layer, false, reason)
+        .map_err(|e| CliError::state(path, e))?;
+    // The packages directory holds its own copy now; a failed commit keeps
+    // the verified downloads for the next try.
+    for f in &files {
+        let _ = std::fs::remove_file(f);
+        if let Some(dir) = f.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    Ok(commit)
 }

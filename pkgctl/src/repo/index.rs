@@ -110,7 +110,10 @@ pub fn refresh(layout: &Layout, fetcher: &Fetcher, config: &RepoConfig) -> Resul
         }
     }
     let info = fetcher.get(&base, "repo.info").ok().flatten();
-    let changed = !same_file(previous.as_ref(), &bytes);
+    let old_version = previous.as_ref().and_then(|p| p.stamp.as_ref()).map(|s| s.version);
+    let new_version = sig_text.as_ref().map(|(_, s)| s.version);
+    // A new signature of the same index (a later expiry) is news too.
+    let changed = !same_file(previous.as_ref(), &bytes) || old_version != new_version;
     if changed {
         repos::accept(
             layout,

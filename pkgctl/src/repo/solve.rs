@@ -168,17 +168,23 @@ impl Provider {
                 groups.entry(c.info.name.as_str()).or_default().push(i);
             }
         }
+        // resolvo prints a version set after its name: say only what the
+        // name does not.
+        let own = match (&req.operator, &req.version) {
+            (Some(op), Some(v)) => format!("{op} {v}"),
+            _ => "(any version)".to_string(),
+        };
         let label = req.to_string();
         let mut sets = groups.into_iter().map(|(name, members)| {
             let l = if name == req.name {
-                label.clone()
+                own.clone()
             } else {
                 format!("providing {label}")
             };
             self.version_set(name, l, members)
         });
         match sets.next() {
-            None => Requirement::Single(self.version_set(&req.name, label, Vec::new())),
+            None => Requirement::Single(self.version_set(&req.name, own, Vec::new())),
             Some(first) => {
                 let rest: Vec<VersionSetId> = sets.collect();
                 if rest.is_empty() {
@@ -365,7 +371,7 @@ pub fn solve(
         .collect();
     for name in &kept_names {
         let members = provider.by_name.get(name).cloned().unwrap_or_default();
-        requirements.push(provider.version_set(name, format!("{name} (installed)"), members).into());
+        requirements.push(provider.version_set(name, "(installed)".into(), members).into());
     }
     let mut solver = Solver::new(provider);
     let chosen = match solver.solve(Problem::new().requirements(requirements)) {
@@ -535,5 +541,6 @@ mod tests {
         let e = solve(vec![], vec![], install(&[req("lib:libnothing", Some((Operator::GreaterEqual, "1")))]))
             .unwrap_err();
         assert!(e.0.contains("lib:libnothing >= 1"), "{e}");
+        assert!(!e.0.contains("lib:libnothing lib:libnothing"), "{e}");
     }
 }
