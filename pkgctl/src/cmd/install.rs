@@ -216,7 +216,15 @@ pub fn install(args: &InstallArgs, path: &Path) -> Result<()> {
     };
     let tx = solve::solve(installed, apply::candidates(&repos), request)
         .map_err(|e| unsatisfiable(path, e))?;
-    finish(&root, path, &tx, args.layer, &repos, args.dry_run, args.json)
+    finish(
+        &root,
+        path,
+        &tx,
+        args.layer,
+        &repos,
+        args.dry_run,
+        args.json,
+    )
 }
 
 /// `pkgctl update`.
@@ -272,7 +280,13 @@ pub fn uninstall(args: &UninstallArgs, path: &Path) -> Result<()> {
             root: path.to_path_buf(),
             needs: needed
                 .iter()
-                .map(|(by, req, what)| format!("{} is still needed by {} (requires {req})", what.label(), by.label()))
+                .map(|(by, req, what)| {
+                    format!(
+                        "{} is still needed by {} (requires {req})",
+                        what.label(),
+                        by.label()
+                    )
+                })
                 .collect(),
         });
     }

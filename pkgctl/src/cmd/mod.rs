@@ -3,6 +3,8 @@
 
 pub mod contents;
 pub mod create;
+pub mod deps;
+pub mod diff;
 pub mod docs;
 pub mod extract;
 pub mod import_deb;

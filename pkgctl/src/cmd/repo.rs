@@ -302,7 +302,10 @@ fn add(a: &RepoAddArgs, path: &Path) -> Result<()> {
         ));
     }
     if file.exists() {
-        return Err(CliError::refused(&file, "a repository of that name exists; remove it first"));
+        return Err(CliError::refused(
+            &file,
+            "a repository of that name exists; remove it first",
+        ));
     }
     let key = match &a.key {
         Some(k) => Some(PublicKey::load(k).map_err(CliError::State)?),
@@ -317,10 +320,20 @@ fn add(a: &RepoAddArgs, path: &Path) -> Result<()> {
     repos::save(layout, &config).map_err(CliError::State)?;
     let mut out = Out::new();
     match key {
-        Some(k) => out.line(format_args!("added repository {} (key {}); run pkgctl refresh", a.name, k.id()))?,
+        Some(k) => out.line(format_args!(
+            "added repository {} (key {}); run pkgctl refresh",
+            a.name,
+            k.id()
+        ))?,
         None => {
-            warn(format_args!("{}: added with --insecure: its index will NOT be verified", a.name));
-            out.line(format_args!("added repository {} (insecure); run pkgctl refresh", a.name))?
+            warn(format_args!(
+                "{}: added with --insecure: its index will NOT be verified",
+                a.name
+            ));
+            out.line(format_args!(
+                "added repository {} (insecure); run pkgctl refresh",
+                a.name
+            ))?
         }
     }
     out.finish()
@@ -344,11 +357,7 @@ fn list(a: &RepoListArgs, path: &Path) -> Result<()> {
     let layout = root.layout();
     let mut out = Out::new();
     for config in repos::list(layout).map_err(CliError::State)? {
-        let key_id = config
-            .public_key(layout)
-            .ok()
-            .flatten()
-            .map(|k| k.id());
+        let key_id = config.public_key(layout).ok().flatten().map(|k| k.id());
         let accepted = repos::accepted(layout, &config).ok().flatten();
         let listed = Listed {
             name: config.name.clone(),
@@ -356,7 +365,10 @@ fn list(a: &RepoListArgs, path: &Path) -> Result<()> {
             priority: config.priority,
             insecure: config.key.is_none(),
             key_id,
-            version: accepted.as_ref().and_then(|a| a.stamp.as_ref()).map(|s| s.version),
+            version: accepted
+                .as_ref()
+                .and_then(|a| a.stamp.as_ref())
+                .map(|s| s.version),
             expires: accepted
                 .as_ref()
                 .and_then(|a| a.stamp.as_ref())
@@ -399,7 +411,10 @@ pub fn refresh(_args: &RefreshArgs, path: &Path) -> Result<()> {
     for config in &configs {
         match index::refresh(layout, &fetcher, config) {
             Ok(r) => {
-                let version = r.version.map(|v| format!(", version {v}")).unwrap_or_default();
+                let version = r
+                    .version
+                    .map(|v| format!(", version {v}"))
+                    .unwrap_or_default();
                 let what = if r.changed { "updated" } else { "unchanged" };
                 out.line(format_args!(
                     "{}: {what}, {} package(s){version}",

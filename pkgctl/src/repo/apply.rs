@@ -18,7 +18,9 @@ pub fn installed(root: &Root, path: &Path) -> Result<Vec<Candidate>> {
     let loaded = root.current().map_err(|e| CliError::state(path, e))?;
     let mut out = Vec::new();
     for p in loaded.generation.packages {
-        let info = root.package_info(&p).map_err(|e| CliError::state(path, e))?;
+        let info = root
+            .package_info(&p)
+            .map_err(|e| CliError::state(path, e))?;
         out.push(Candidate {
             info,
             origin: Origin::Installed(p),
@@ -114,13 +116,15 @@ pub fn target_layer(tx: &Transaction, wanted: Option<Layer>, path: &Path) -> Res
     match layers.as_slice() {
         [] => Ok(Layer::System),
         [one] => Ok(*one),
-        many => Err(CliError::refused(
-            path,
-            format!(
+        many => {
+            Err(CliError::refused(
+                path,
+                format!(
                 "the change replaces packages of the {} layers; run it once per layer with --layer",
                 many.iter().map(|l| l.name()).collect::<Vec<_>>().join(" and ")
             ),
-        )),
+            ))
+        }
     }
 }
 
@@ -153,11 +157,7 @@ pub fn commit(
                 format!("{} has no checksum in the index", c.label()),
             )
         })?;
-        let dest = root
-            .layout()
-            .download_cache()
-            .join(sha)
-            .join(&file_name);
+        let dest = root.layout().download_cache().join(sha).join(&file_name);
         fetcher.download(&base, &format!("packages/{file_name}"), &dest, sha)?;
         files.push(dest);
     }

@@ -92,7 +92,11 @@ impl Fetcher {
                 Err(e) => Err(url_error(&url, e)),
             },
             Base::Http(_) => {
-                let mut resp = self.agent.get(&url).call().map_err(|e| url_error(&url, e))?;
+                let mut resp = self
+                    .agent
+                    .get(&url)
+                    .call()
+                    .map_err(|e| url_error(&url, e))?;
                 match resp.status().as_u16() {
                     200 => resp
                         .body_mut()
@@ -190,7 +194,8 @@ impl Fetcher {
                     ));
                 }
             };
-            file.write_all(&buf[..n]).map_err(|e| CliError::io(part, e))?;
+            file.write_all(&buf[..n])
+                .map_err(|e| CliError::io(part, e))?;
             bar.inc(n as u64);
         }
         bar.finish_and_clear();
@@ -207,9 +212,9 @@ fn progress(url: &str, total: Option<u64>, start: u64) -> ProgressBar {
         Some(t) => ProgressBar::new(t),
         None => ProgressBar::no_length(),
     };
-    if let Ok(style) =
-        ProgressStyle::with_template("{bytes:>10}/{total_bytes:10} {bar:30} {bytes_per_sec:>11} {wide_msg}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bytes:>10}/{total_bytes:10} {bar:30} {bytes_per_sec:>11} {wide_msg}",
+    ) {
         bar.set_style(style);
     }
     bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());

@@ -50,17 +50,25 @@ pub fn refresh(layout: &Layout, fetcher: &Fetcher, config: &RepoConfig) -> Resul
     let sig_text = match &key {
         Some(key) => {
             let sig_url = base.join("repo.minisig");
-            let sig = fetcher
-                .get(&base, "repo.minisig")?
-                .ok_or_else(|| url_error(&sig_url, "no signature, and the repository was added with a key"))?;
-            let sig = String::from_utf8(sig).map_err(|_| url_error(&sig_url, "not a signature (not UTF-8)"))?;
+            let sig = fetcher.get(&base, "repo.minisig")?.ok_or_else(|| {
+                url_error(
+                    &sig_url,
+                    "no signature, and the repository was added with a key",
+                )
+            })?;
+            let sig = String::from_utf8(sig)
+                .map_err(|_| url_error(&sig_url, "not a signature (not UTF-8)"))?;
             let stamp = repos::verify_index(key, &bytes, &sig, Path::new(&sig_url))
                 .map_err(|e| url_error(&repo_url, refusal(&e)))?;
             let now = jiff::Timestamp::now().as_second();
             if stamp.expires <= now {
                 return Err(url_error(
                     &repo_url,
-                    format!("index version {} expired at {}; keeping the last good index", stamp.version, when(stamp.expires)),
+                    format!(
+                        "index version {} expired at {}; keeping the last good index",
+                        stamp.version,
+                        when(stamp.expires)
+                    ),
                 ));
             }
             if let Some(last) = previous.as_ref().and_then(|p| p.stamp.as_ref()) {
@@ -106,11 +114,17 @@ pub fn refresh(layout: &Layout, fetcher: &Fetcher, config: &RepoConfig) -> Resul
     if let Some(sum) = fetcher.get(&base, "repo.sha256")? {
         let want = String::from_utf8_lossy(&sum).trim().to_ascii_lowercase();
         if want != sha256(&bytes) {
-            return Err(url_error(&base.join("repo.sha256"), "does not match the index"));
+            return Err(url_error(
+                &base.join("repo.sha256"),
+                "does not match the index",
+            ));
         }
     }
     let info = fetcher.get(&base, "repo.info").ok().flatten();
-    let old_version = previous.as_ref().and_then(|p| p.stamp.as_ref()).map(|s| s.version);
+    let old_version = previous
+        .as_ref()
+        .and_then(|p| p.stamp.as_ref())
+        .map(|s| s.version);
     let new_version = sig_text.as_ref().map(|(_, s)| s.version);
     // A new signature of the same index (a later expiry) is news too.
     let changed = !same_file(previous.as_ref(), &bytes) || old_version != new_version;
@@ -135,7 +149,9 @@ pub fn refresh(layout: &Layout, fetcher: &Fetcher, config: &RepoConfig) -> Resul
 /// Why a signature was refused, without the temporary path it names.
 fn refusal(e: &state::Error) -> String {
     match e {
-        state::Error::Signature { reason, .. } => format!("refused: {reason}; keeping the last good index"),
+        state::Error::Signature { reason, .. } => {
+            format!("refused: {reason}; keeping the last good index")
+        }
         other => format!("refused: {other}; keeping the last good index"),
     }
 }

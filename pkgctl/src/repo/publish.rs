@@ -58,7 +58,7 @@ pub fn generate_keys(name: &Path, password: bool) -> Result<(PathBuf, PathBuf, S
 /// Load a secret key, decrypting it with `$PKGCTL_KEY_PASSWORD` or a
 /// password asked for on the terminal.
 pub fn load_secret(path: &Path) -> Result<SecretKey> {
-    SecretKey::load(path, password_from_env()).map_err(|e| CliError::State(e))
+    SecretKey::load(path, password_from_env()).map_err(CliError::State)
 }
 
 fn now() -> i64 {
@@ -73,7 +73,11 @@ pub fn sign_package(pkg: &Path, key: &Path) -> Result<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let comment = format!("timestamp:{} file:{}", now(), base.replace(char::is_whitespace, "_"));
+    let comment = format!(
+        "timestamp:{} file:{}",
+        now(),
+        base.replace(char::is_whitespace, "_")
+    );
     let mut out = pkg.as_os_str().to_owned();
     out.push(".minisig");
     let out = PathBuf::from(out);
@@ -162,7 +166,9 @@ fn info_text(info: &RepositoryInfo) -> String {
 /// its trusted comment; it is the publisher's own directory).
 fn previous_version(dir: &Path) -> Option<u64> {
     let text = fs::read_to_string(dir.join("repo.minisig")).ok()?;
-    let comment = text.lines().find_map(|l| l.strip_prefix("trusted comment: "))?;
+    let comment = text
+        .lines()
+        .find_map(|l| l.strip_prefix("trusted comment: "))?;
     IndexStamp::parse(comment).map(|s| s.version)
 }
 
@@ -226,7 +232,8 @@ pub fn create(dir: &Path, opts: &CreateOptions) -> Result<Created> {
                 .version
                 .unwrap_or_else(|| previous_version(dir).unwrap_or(0) + 1);
             let timestamp = now();
-            let valid = i64::try_from(opts.valid_for_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+            let valid =
+                i64::try_from(opts.valid_for_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
             let stamp = IndexStamp {
                 timestamp,
                 name,

@@ -157,7 +157,8 @@ impl Provider {
 
     fn version_set(&self, name: &str, label: String, members: Vec<usize>) -> VersionSetId {
         let name = self.pool.intern_package_name(name.to_string());
-        self.pool.intern_version_set(name, Members { label, members })
+        self.pool
+            .intern_version_set(name, Members { label, members })
     }
 
     /// The requirement that `req` be met by some candidate.
@@ -190,10 +191,7 @@ impl Provider {
                 if rest.is_empty() {
                     Requirement::Single(first)
                 } else {
-                    Requirement::Union(
-                        self.pool
-                            .intern_version_set_union(first, rest.into_iter()),
-                    )
+                    Requirement::Union(self.pool.intern_version_set_union(first, rest.into_iter()))
                 }
             }
         }
@@ -371,7 +369,11 @@ pub fn solve(
         .collect();
     for name in &kept_names {
         let members = provider.by_name.get(name).cloned().unwrap_or_default();
-        requirements.push(provider.version_set(name, "(installed)".into(), members).into());
+        requirements.push(
+            provider
+                .version_set(name, "(installed)".into(), members)
+                .into(),
+        );
     }
     let mut solver = Solver::new(provider);
     let chosen = match solver.solve(Problem::new().requirements(requirements)) {
@@ -439,7 +441,13 @@ mod tests {
         }
     }
 
-    fn pkg(name: &str, version: &str, provides: &[&str], requires: Vec<Req>, priority: i32) -> Candidate {
+    fn pkg(
+        name: &str,
+        version: &str,
+        provides: &[&str],
+        requires: Vec<Req>,
+        priority: i32,
+    ) -> Candidate {
         let mut p = vec![Provides {
             name: name.into(),
             version: Some(v(version)),
@@ -481,7 +489,13 @@ mod tests {
     #[test]
     fn a_chain_through_a_provide_is_installed_with_the_newest_versions() {
         let repo = vec![
-            pkg("app", "1.0", &[], vec![req("mid", Some((Operator::GreaterEqual, "2")))], 0),
+            pkg(
+                "app",
+                "1.0",
+                &[],
+                vec![req("mid", Some((Operator::GreaterEqual, "2")))],
+                0,
+            ),
             pkg("mid", "1.0", &[], vec![], 0),
             pkg("mid", "2.0", &[], vec![req("lib:libz", None)], 0),
             pkg("zlib", "1.3", &["lib:libz"], vec![], 0),
@@ -505,7 +519,12 @@ mod tests {
             (Operator::GreaterEqual, "p-3.0"),
             (Operator::Greater, "p-3.0"),
         ] {
-            let tx = solve(vec![], repo.clone(), install(&[req("p", Some((op, "2.0")))])).unwrap();
+            let tx = solve(
+                vec![],
+                repo.clone(),
+                install(&[req("p", Some((op, "2.0")))]),
+            )
+            .unwrap();
             assert_eq!(labels(&tx.add), [want], "{op:?}");
         }
     }
@@ -519,7 +538,10 @@ mod tests {
             size: 1,
             hash: state::Digest::of_bytes(b"p"),
         });
-        let repo = vec![pkg("p", "2.0", &[], vec![], 0), pkg("p", "1.5", &[], vec![], 5)];
+        let repo = vec![
+            pkg("p", "2.0", &[], vec![], 0),
+            pkg("p", "1.5", &[], vec![], 5),
+        ];
         let tx = solve(vec![old.clone()], repo.clone(), Request::default()).unwrap();
         assert!(tx.is_empty());
         let update = Request {
@@ -527,7 +549,11 @@ mod tests {
             ..Request::default()
         };
         let tx = solve(vec![old.clone()], repo, update).unwrap();
-        assert_eq!(labels(&tx.add), ["p-1.5"], "the higher-priority repository wins");
+        assert_eq!(
+            labels(&tx.add),
+            ["p-1.5"],
+            "the higher-priority repository wins"
+        );
         assert_eq!(labels(&tx.remove), ["p-1.0"]);
     }
 
@@ -535,11 +561,19 @@ mod tests {
     fn conflicts_and_missing_requirements_are_explained() {
         let mut a = pkg("a", "1.0", &[], vec![req("b", None)], 0);
         Arc::make_mut(&mut a.info).conflicts = vec![req("c", None)];
-        let repo = vec![a, pkg("b", "1.0", &[], vec![req("c", None)], 0), pkg("c", "1.0", &[], vec![], 0)];
+        let repo = vec![
+            a,
+            pkg("b", "1.0", &[], vec![req("c", None)], 0),
+            pkg("c", "1.0", &[], vec![], 0),
+        ];
         let e = solve(vec![], repo, install(&[req("a", None)])).unwrap_err();
         assert!(e.0.contains("c"), "{e}");
-        let e = solve(vec![], vec![], install(&[req("lib:libnothing", Some((Operator::GreaterEqual, "1")))]))
-            .unwrap_err();
+        let e = solve(
+            vec![],
+            vec![],
+            install(&[req("lib:libnothing", Some((Operator::GreaterEqual, "1")))]),
+        )
+        .unwrap_err();
         assert!(e.0.contains("lib:libnothing >= 1"), "{e}");
         assert!(!e.0.contains("lib:libnothing lib:libnothing"), "{e}");
     }
