@@ -3,14 +3,23 @@
 //! root installs, updates and uninstalls from it with `pkgctl`. Every
 //! refusal (tampered package, tampered index, replayed older index, expired
 //! index, unsatisfiable request, untrusted package) leaves the root at the
-//! generation it had. The `minisign` tool itself checks our signatures.
+//! generation it had. The `minisign` tool itself checks our signatures. A
+//! `packagefs` mount of the root follows every change live.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use hpkg_format::writer::{create_from_dir, WriteOptions};
-use packagefs_tests::bin_path;
 use packagefs_tests::nginx::Nginx;
+use packagefs_tests::{bin_path, wait_for, PackagefsMount};
+
+/// Seconds to wait for the mount to follow a change.
+const PATIENCE: u64 = 10;
+
+/// The content of `bin/<name>` in the mount, if any.
+fn read(m: &PackagefsMount, name: &str) -> Option<String> {
+    std::fs::read_to_string(m.path().join("bin").join(name)).ok()
+}
 
 /// Run pkgctl with `args`.
 fn pkgctl(args: &[&str]) -> Output {
@@ -175,6 +184,7 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
     let root_dir = t.join("root");
     let root = root_dir.to_str().unwrap();
     ok(&["init", root]);
+    let m = PackagefsMount::new(&[&root_dir], &[]);
     ok(&[
         "-R",
         root,
@@ -203,8 +213,19 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
         "{}",
         nginx.access_log()
     );
+    assert!(
+        wait_for(PATIENCE, || read(&m, "app").is_some()
+            && read(&m, "zlib").is_some()),
+        "the mount does not show the install\n{}",
+        m.log()
+    );
     ok(&["-R", root, "rollback"]);
     assert!(installed(root).is_empty());
+    assert!(
+        wait_for(PATIENCE, || read(&m, "app").is_none()),
+        "the mount does not show the rollback\n{}",
+        m.log()
+    );
     ok(&["-R", root, "install", "app"]);
     let mut g = generation(root);
     assert!(ok(&["-R", root, "deps", "app", "--tree"]).contains("lib:libz >= 1: zlib-1.3-1"));
@@ -227,6 +248,12 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
     g += 1;
     assert_eq!(generation(root), g);
     assert_eq!(installed(root), ["app 1.0-1", "mid 2.1-1", "zlib 1.3-1"]);
+    assert!(
+        wait_for(PATIENCE, || read(&m, "mid").as_deref()
+            == Some("mid 2.1-1\n")),
+        "the mount does not show the update\n{}",
+        m.log()
+    );
 
     // A replayed older index is refused; the accepted one stays.
     let v2 = t.join("v2");
@@ -269,26 +296,44 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
     );
     assert_eq!(generation(root), g);
 
-    // An untrusted package is refused by a layer that requires vouching;
+    // An untrusted (valid, but unlisted and unsigned) package is refused by a
+    // layer that requires vouching;
     // one the verified index lists is accepted.
     std::fs::write(
         root_dir.join("system/settings/policy"),
         "user require-vouched yes\n",
     )
     .unwrap();
+    let strays = t.join("strays");
+    std::fs::create_dir_all(&strays).unwrap();
+    let stray = package(&strays, "stray", "1.0-1", "", "");
     let e = refused(&[
         "-R",
         root,
         "add",
         "--layer",
         "user",
-        extra.to_str().unwrap(),
+        stray.to_str().unwrap(),
     ]);
     assert!(
         e.contains("refused by the trust policy of the user layer"),
         "{e}"
     );
     assert_eq!(generation(root), g);
+    // ... and so is the same package dropped into the directory of that layer:
+    // the mount's sync leaves it out.
+    let dropped = root_dir.join("user/packages/stray-1.0-1-x86_64.hpkg");
+    std::fs::copy(&stray, &dropped).unwrap();
+    assert!(
+        wait_for(PATIENCE, || m
+            .log()
+            .contains("refused by the trust policy of the user layer")),
+        "the daemon did not refuse the untrusted drop-in\n{}",
+        m.log()
+    );
+    assert!(read(&m, "stray").is_none());
+    assert_eq!(generation(root), g);
+    std::fs::remove_file(&dropped).unwrap();
     ok(&[
         "-R",
         root,
@@ -310,6 +355,12 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
     ok(&["-R", root, "uninstall", "app", "mid", "zlib"]);
     assert_eq!(generation(root), g + 1);
     assert!(installed(root).is_empty());
+    assert!(
+        wait_for(PATIENCE, || read(&m, "zlib").is_none()
+            && read(&m, "app").is_none()),
+        "the mount does not show the uninstall\n{}",
+        m.log()
+    );
 
     // A repository without a key needs --insecure, and every refresh says so.
     let file_url = format!("file://{}", repo.display());
