@@ -42,18 +42,22 @@ fn have(program: &str) -> bool {
         .is_ok()
 }
 
-/// The subcommands `BIN --help` lists under `Commands:`, less `help`.
-fn subcommands(bin: &str) -> Vec<String> {
-    let help = stdout(bin, &["--help"]);
-    let names: Vec<String> = help
-        .lines()
+/// The commands a `--help` text lists under `Commands:`, less `help`.
+fn commands_in(help: &str) -> Vec<String> {
+    help.lines()
         .skip_while(|l| l.trim() != "Commands:")
         .skip(1)
         .take_while(|l| !l.trim().is_empty())
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| *n != "help")
         .map(str::to_owned)
-        .collect();
+        .collect()
+}
+
+/// The subcommands `BIN --help` lists under `Commands:`, less `help`.
+fn subcommands(bin: &str) -> Vec<String> {
+    let help = stdout(bin, &["--help"]);
+    let names = commands_in(&help);
     assert!(
         names.len() >= 4,
         "{bin} --help lists too few subcommands: {help}"
@@ -67,17 +71,7 @@ fn subcommands(bin: &str) -> Vec<String> {
 fn man_pages(bin: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for sub in subcommands(bin) {
-        let help = stdout(bin, &[&sub, "--help"]);
-        let nested: Vec<String> = help
-            .lines()
-            .skip_while(|l| l.trim() != "Commands:")
-            .skip(1)
-            .take_while(|l| !l.trim().is_empty())
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| *n != "help")
-            .map(str::to_owned)
-            .collect();
-        for n in nested {
+        for n in commands_in(&stdout(bin, &[&sub, "--help"])) {
             out.push(vec![sub.clone(), n]);
         }
         out.push(vec![sub]);

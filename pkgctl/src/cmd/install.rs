@@ -201,64 +201,62 @@ fn unsatisfiable(path: &Path, e: solve::Unsatisfiable) -> CliError {
     }
 }
 
+/// Open the root, solve the request `make` derives from the installed
+/// set against the accepted indexes, then print or commit the result.
+fn solve_and_apply(
+    path: &Path,
+    layer: Option<LayerArg>,
+    dry_run: bool,
+    json: bool,
+    make: impl FnOnce(&[Candidate]) -> Result<Request>,
+) -> Result<()> {
+    let root = crate::cmd::root::open(path)?;
+    let repos = index::available(root.layout())?;
+    let installed = apply::installed(&root, path)?;
+    let request = make(&installed)?;
+    let tx = solve::solve(installed, apply::candidates(&repos), request)
+        .map_err(|e| unsatisfiable(path, e))?;
+    finish(&root, path, &tx, layer, &repos, dry_run, json)
+}
+
 /// `pkgctl install`.
 pub fn install(args: &InstallArgs, path: &Path) -> Result<()> {
-    let root = crate::cmd::root::open(path)?;
     let mut wanted = Vec::new();
     for p in &args.packages {
         wanted.push(parse_request(p).map_err(|e| CliError::refused(path, format!("{p:?}: {e}")))?);
     }
-    let repos = index::available(root.layout())?;
-    let installed = apply::installed(&root, path)?;
-    let request = Request {
-        install: wanted,
-        ..Request::default()
-    };
-    let tx = solve::solve(installed, apply::candidates(&repos), request)
-        .map_err(|e| unsatisfiable(path, e))?;
-    finish(
-        &root,
-        path,
-        &tx,
-        args.layer,
-        &repos,
-        args.dry_run,
-        args.json,
-    )
+    solve_and_apply(path, args.layer, args.dry_run, args.json, |_| {
+        Ok(Request {
+            install: wanted,
+            ..Request::default()
+        })
+    })
 }
 
 /// `pkgctl update`.
 pub fn update(args: &UpdateArgs, path: &Path) -> Result<()> {
-    let root = crate::cmd::root::open(path)?;
-    let repos = index::available(root.layout())?;
-    let installed = apply::installed(&root, path)?;
-    for name in &args.packages {
-        if !installed.iter().any(|c| &c.info.name == name) {
-            return Err(CliError::refused(path, format!("{name}: not installed")));
+    solve_and_apply(path, None, args.dry_run, args.json, |installed| {
+        for name in &args.packages {
+            if !installed.iter().any(|c| &c.info.name == name) {
+                return Err(CliError::refused(path, format!("{name}: not installed")));
+            }
         }
-    }
-    let request = Request {
-        update: args.packages.iter().cloned().collect(),
-        update_all: args.packages.is_empty(),
-        ..Request::default()
-    };
-    let tx = solve::solve(installed, apply::candidates(&repos), request)
-        .map_err(|e| unsatisfiable(path, e))?;
-    finish(&root, path, &tx, None, &repos, args.dry_run, args.json)
+        Ok(Request {
+            update: args.packages.iter().cloned().collect(),
+            update_all: args.packages.is_empty(),
+            ..Request::default()
+        })
+    })
 }
 
 /// `pkgctl full-sync`.
 pub fn full_sync(args: &FullSyncArgs, path: &Path) -> Result<()> {
-    let root = crate::cmd::root::open(path)?;
-    let repos = index::available(root.layout())?;
-    let installed = apply::installed(&root, path)?;
-    let request = Request {
-        update_all: true,
-        ..Request::default()
-    };
-    let tx = solve::solve(installed, apply::candidates(&repos), request)
-        .map_err(|e| unsatisfiable(path, e))?;
-    finish(&root, path, &tx, None, &repos, args.dry_run, args.json)
+    solve_and_apply(path, None, args.dry_run, args.json, |_| {
+        Ok(Request {
+            update_all: true,
+            ..Request::default()
+        })
+    })
 }
 
 /// `pkgctl uninstall`.
