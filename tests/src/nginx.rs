@@ -1,7 +1,8 @@
 //! A real HTTP server for the repository tests: Debian's `nginx` serving a
 //! directory on a loopback port, with a configuration of its own in a
 //! temporary directory, stopped (killed and reaped) when the [`Nginx`] is
-//! dropped, even when a test panics.
+//! dropped, even when a test panics. `/moved/X` answers with a redirect
+//! (302) to `/X`; ranges are served as nginx does (206).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -56,7 +57,8 @@ impl Nginx {
                proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n\
                uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n\
                types {{ application/octet-stream hpkg; }}\n\
-               server {{\n    listen 127.0.0.1:{port};\n    root {};\n  }}\n}}\n",
+               server {{\n    listen 127.0.0.1:{port};\n    root {};\n    absolute_redirect off;\n\
+                 location /moved/ {{ rewrite ^/moved/(.*)$ /$1 redirect; }}\n  }}\n}}\n",
             root.display()
         );
         let conf_path = dir.path().join("nginx.conf");

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use hpkg_format::writer::{create_from_dir, WriteOptions};
 use packagefs_tests::nginx::Nginx;
-use packagefs_tests::{bin_path, wait_for, PackagefsMount};
+use packagefs_tests::{bin_path, sha256_hex, wait_for, PackagefsMount};
 
 /// Seconds to wait for the mount to follow a change.
 const PATIENCE: u64 = 10;
@@ -226,7 +226,27 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
         "the mount does not show the rollback\n{}",
         m.log()
     );
+    // The second install resumes a partial download of zlib with a Range
+    // request (nginx answers 206) and checks the whole file.
+    let zlib = std::fs::read(pkgs.join("zlib-1.3-1-x86_64.hpkg")).unwrap();
+    let partial = root_dir
+        .join("system/cache/packages")
+        .join(sha256_hex(&zlib))
+        .join("zlib-1.3-1-x86_64.hpkg.part");
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, &zlib[..100]).unwrap();
     ok(&["-R", root, "install", "app"]);
+    assert!(
+        nginx
+            .access_log()
+            .contains("GET /packages/zlib-1.3-1-x86_64.hpkg HTTP/1.1\" 206"),
+        "no resumed download:\n{}",
+        nginx.access_log()
+    );
+    assert!(
+        !partial.exists(),
+        "the download leaves the cache once committed"
+    );
     let mut g = generation(root);
     assert!(ok(&["-R", root, "deps", "app", "--tree"]).contains("lib:libz >= 1: zlib-1.3-1"));
 
@@ -361,6 +381,19 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
         "the mount does not show the uninstall\n{}",
         m.log()
     );
+
+    // Redirects are followed: /moved/... answers 302 to /... .
+    let moved = format!("{}/moved", nginx.url());
+    ok(&["-R", root, "repo", "add", "moved", &moved, "--key", &pubkey]);
+    assert!(ok(&["-R", root, "refresh"]).contains("moved: updated"));
+    assert!(
+        nginx
+            .access_log()
+            .contains("GET /moved/repo HTTP/1.1\" 302"),
+        "{}",
+        nginx.access_log()
+    );
+    ok(&["-R", root, "repo", "remove", "moved"]);
 
     // A repository without a key needs --insecure, and every refresh says so.
     let file_url = format!("file://{}", repo.display());

@@ -9,7 +9,7 @@ use state::signing::PublicKey;
 
 use crate::error::{CliError, Result};
 use crate::output::{warn, Out};
-use crate::repo::fetch::Fetcher;
+use crate::repo::fetch::{Base, Fetcher};
 use crate::repo::{index, publish};
 
 /// Manage signing keys.
@@ -311,9 +311,18 @@ fn add(a: &RepoAddArgs, path: &Path) -> Result<()> {
         Some(k) => Some(PublicKey::load(k).map_err(CliError::State)?),
         None => None,
     };
+    // A directory is remembered by its absolute path: later commands may
+    // run from anywhere.
+    let url = match Base::parse(&a.url) {
+        Base::Dir(d) if !a.url.starts_with("file://") => std::path::absolute(&d)
+            .map_err(|e| CliError::io(&d, e))?
+            .display()
+            .to_string(),
+        _ => a.url.clone(),
+    };
     let config = RepoConfig {
         name: a.name.clone(),
-        url: a.url.clone(),
+        url,
         key: key.as_ref().map(PublicKey::to_base64),
         priority: a.priority,
     };
