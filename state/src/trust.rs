@@ -285,6 +285,40 @@ impl Root {
     }
 }
 
+impl Root {
+    /// Files in the packages directories that their layer's trust policy
+    /// refuses (nobody vouches for them), with the reason: what `status`
+    /// lists as refused. Empty when no layer requires vouching.
+    pub fn untrusted_files(&self) -> Result<Vec<crate::sync::Rejected>> {
+        let policy = self.policy()?;
+        let layers: Vec<Layer> = Layer::ALL
+            .into_iter()
+            .filter(|l| policy.requires_vouching(*l))
+            .collect();
+        if layers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vouchers = Vouchers::load(&self.layout)?;
+        let mut out = Vec::new();
+        for layer in layers {
+            for name in self.package_files(layer)? {
+                let path = self.layout.package_file(layer, &name);
+                let vouched = File::open(&path)
+                    .map_err(|e| format!("cannot read it: {e}"))
+                    .and_then(|mut f| vouchers.vouch(&path, &mut f));
+                if let Err(why) = vouched {
+                    out.push(crate::sync::Rejected {
+                        layer,
+                        path,
+                        reason: format!("refused by the trust policy of the {layer} layer: {why}"),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,9 @@ fn untrusted_drop_ins_are_refused_and_signed_ones_activated() {
     let why = &report.rejected[0].reason;
     assert!(why.contains("trust policy of the user layer"), "{why}");
     assert_eq!(s.root.current().unwrap().generation.number, before);
+    let listed = s.root.untrusted_files().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].path, dropped);
 
     // The same package in the system layer, which requires nothing, is fine.
     let incoming = s.incoming(PLAIN[1], "b.hpkg");
@@ -58,6 +61,7 @@ fn untrusted_drop_ins_are_refused_and_signed_ones_activated() {
     fs::write(layout.trust_dir().join("k.pub"), &keys.public).unwrap();
     let report = s.root.sync_from_dirs("sync", &never).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert!(s.root.untrusted_files().unwrap().is_empty());
     assert_eq!(report.commit.added.len(), 1);
 }
 
