@@ -12,6 +12,8 @@
 //!     blocked-entries        optional: paths to hide from the mounted tree
 //!     lock                   flock target of transactions ([`lock`])
 //!     journal                only while a transaction moves files ([`journal`])
+//!   system/settings/         policy, trust/*.pub ([`trust`]); repositories/<name> ([`repos`])
+//!   system/cache/            repositories/<name>/ accepted indexes; packages/ downloads
 //!   data/
 //! ```
 //!
@@ -57,6 +59,12 @@
 //! | [`Root::package_info`]`(&ActivePackage) -> Result<Arc<PackageInfo>>` | its metadata (cached) |
 //! | [`Root::check_dependencies`]`(&Generation) -> DependencyReport` | unmet requirements and conflicts |
 //! | [`Root::blocked_entries`]`() -> Result<Vec<String>>` | paths to hide from the mount |
+//! | [`Root::change`]`(&[ActivePackage], &[path], Layer, force, reason) -> Result<Commit>` | remove and add in one generation (install, update) |
+//! | [`Root::policy`]`() -> Result<Policy>` | the trust policy; [`Policy::may_shadow`]`(layer)` for the planner |
+//! | [`Root::check_trust`]`(Layer, &path) -> Result<Option<Voucher>>` | refuse a file its layer's policy does not accept |
+//! | [`Root::untrusted_files`]`() -> Result<Vec<Rejected>>` | files in packages directories the policy refuses |
+//! | [`repos`]`::{list, load, save, remove, accepted, accept}` | configured repositories and their accepted indexes |
+//! | [`signing`]`::{generate, PublicKey, SecretKey, IndexStamp}` | minisign keys and signatures |
 //! | [`deps::check`]`(&[PackageInfo]) -> Vec<DepProblem>` | dependency check of any set |
 //! | [`deps::mountable`]`(&[&PackageInfo]) -> Vec<bool>` | what the daemon may mount |
 //!
