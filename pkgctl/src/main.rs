@@ -25,9 +25,11 @@ use crate::error::{CliError, Result};
 ///
 /// Package commands take a package file (or, for create, a directory; for
 /// import-deb, Debian packages). Root commands (init, add, remove, list,
-/// status, generations, rollback, gc, pin, unpin, verify) work on the
-/// package root given with -R ROOT, or else in the environment variable
-/// PACKAGEFS_ROOT. Output meant for scripts is available with --json and is
+/// status, generations, diff, deps, rollback, gc, pin, unpin, verify, and
+/// the repository commands repo add|list|remove, refresh, search, install,
+/// update, uninstall, full-sync) work on the package root given with
+/// -R ROOT, or else in the environment variable PACKAGEFS_ROOT. Publishing
+/// commands (key generate, sign, repo create) work on files. Output meant for scripts is available with --json and is
 /// stable: keys are only ever added. On failure, pkgctl prints one line
 /// `pkgctl: <file>: <reason>` on standard error and exits with status 1.
 ///
@@ -41,6 +43,10 @@ use crate::error::{CliError, Result};
 ///   pkgctl init /srv/root
 ///   pkgctl -R /srv/root add --layer user tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl -R /srv/root status
+///   pkgctl repo create /srv/repo --name main --key release.key
+///   pkgctl -R /srv/root repo add main https://example.org/repo --key release.pub
+///   pkgctl -R /srv/root refresh
+///   pkgctl -R /srv/root install app
 ///
 /// Shell completions: `pkgctl completions bash` (zsh, fish, elvish,
 /// powershell); man pages: `pkgctl man -o DIR`. More diagnostics on

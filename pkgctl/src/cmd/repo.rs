@@ -139,16 +139,17 @@ struct RepoCreateArgs {
 ///   pkgctl -R /srv/root repo add main https://example.org/repo --key release.pub
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "insecure"])))]
 struct RepoAddArgs {
     /// Local name of the repository.
     name: String,
     /// Where it is served.
     url: String,
     /// The repository's public key (minisign format).
-    #[arg(long, value_name = "NAME.pub", required_unless_present = "insecure")]
+    #[arg(long, value_name = "NAME.pub")]
     key: Option<PathBuf>,
     /// Use it without verifying its index.
-    #[arg(long, conflicts_with = "key")]
+    #[arg(long)]
     insecure: bool,
     /// Priority: a package in several repositories comes from the highest.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
