@@ -71,11 +71,13 @@ impl Candidate {
     }
 }
 
+/// `1.3-1 (installed, system)` or `1.3-1 (from main)`: resolvo prints the
+/// name before it.
 impl fmt::Display for Candidate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
-            Origin::Installed(p) => write!(f, "{} (installed, {})", self.label(), p.layer),
-            Origin::Repo { repo, .. } => write!(f, "{} (from {repo})", self.label()),
+            Origin::Installed(p) => write!(f, "{} (installed, {})", self.info.version, p.layer),
+            Origin::Repo { repo, .. } => write!(f, "{} (from {repo})", self.info.version),
         }
     }
 }
