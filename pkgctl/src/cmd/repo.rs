@@ -89,8 +89,9 @@ enum RepoCommand {
 /// DIR/repo.minisig. The signature's trusted comment carries the repository
 /// name, a version one higher than the signed index already in DIR (or
 /// --version), and an expiry --valid-for days ahead. Serve DIR with any
-/// static HTTP server. Package files must carry their canonical names
-/// (NAME-VERSION-ARCH.hpkg).
+/// static HTTP server. Clients download each package by its canonical
+/// name (NAME-VERSION-ARCH.hpkg); a file named otherwise gets a hard link
+/// of that name.
 ///
 /// Example:
 ///

@@ -118,7 +118,11 @@ pub struct Created {
     pub expires: Option<i64>,
 }
 
-/// The packages of `DIR/packages`, each with its SHA-256 as checksum, by file name.
+/// The packages of `DIR/packages`, each with its SHA-256 as checksum, by
+/// file name. Clients download a package by its canonical name
+/// (`NAME-VERSION-ARCH.hpkg`, spec §9.7): a file named otherwise (as
+/// `import-deb` names Debian packages) gets a hard link of that name, and
+/// each file is listed once.
 fn read_packages(dir: &Path) -> Result<Vec<PackageInfo>> {
     let pkgs = dir.join("packages");
     let mut names: Vec<PathBuf> = fs::read_dir(&pkgs)
@@ -127,18 +131,19 @@ fn read_packages(dir: &Path) -> Result<Vec<PackageInfo>> {
         .filter(|p| p.extension().is_some_and(|x| x == "hpkg"))
         .collect();
     names.sort();
-    let mut out = Vec::new();
-    for path in names {
-        let pkg = Package::open(&path)?;
+    let mut out: Vec<PackageInfo> = Vec::new();
+    for path in &names {
+        let pkg = Package::open(path)?;
         let mut info = pkg.info().clone();
-        let canonical = info.file_name();
-        if path.file_name().and_then(|n| n.to_str()) != Some(canonical.as_str()) {
-            return Err(CliError::refused(
-                &path,
-                format!("clients download it as {canonical}: rename it so"),
-            ));
+        let canonical = pkgs.join(info.file_name());
+        if &canonical != path {
+            if names.contains(&canonical) {
+                // Listed under its canonical name already (a link made before).
+                continue;
+            }
+            fs::hard_link(path, &canonical).map_err(|e| CliError::io(&canonical, e))?;
         }
-        info.checksum = Some(file_sha256(&path).map_err(|e| CliError::io(&path, e))?);
+        info.checksum = Some(file_sha256(path).map_err(|e| CliError::io(path, e))?);
         out.push(info);
     }
     Ok(out)
@@ -257,4 +262,51 @@ pub fn create(dir: &Path, opts: &CreateOptions) -> Result<Created> {
     let info_path = dir.join("repo.info");
     fs::write(&info_path, info_text(&info)).map_err(|e| CliError::io(&info_path, e))?;
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        std::env::var_os("PACKAGEFS_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
+            .join("haiku")
+            .join(name)
+    }
+
+    /// A package under another name gets a link of its canonical name, and
+    /// is listed once however often the index is made.
+    #[test]
+    fn odd_names_get_a_canonical_link_and_are_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkgs = dir.path().join("packages");
+        fs::create_dir(&pkgs).unwrap();
+        fs::copy(
+            fixture("tipster-1.1.1-1-x86_64.hpkg"),
+            pkgs.join("tip.hpkg"),
+        )
+        .unwrap();
+        let opts = CreateOptions {
+            name: Some("t".into()),
+            url: None,
+            key: None,
+            valid_for_days: 30,
+            version: None,
+            vendor: None,
+            priority: 0,
+        };
+        for _ in 0..2 {
+            let made = create(dir.path(), &opts).unwrap();
+            assert_eq!(made.packages, 1);
+            assert_eq!(made.version, None, "not signed without a key");
+        }
+        assert!(pkgs.join("tipster-1.1.1-1-x86_64.hpkg").is_file());
+        let repo = hpkg_format::Repository::open(&dir.path().join("repo")).unwrap();
+        let sum = file_sha256(&pkgs.join("tip.hpkg")).unwrap();
+        assert_eq!(repo.packages[0].checksum.as_deref(), Some(sum.as_str()));
+        let listed = fs::read_to_string(dir.path().join("repo.sha256")).unwrap();
+        assert_eq!(listed, sha256(&fs::read(dir.path().join("repo")).unwrap()));
+    }
 }
