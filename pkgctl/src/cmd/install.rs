@@ -91,8 +91,10 @@ pub struct UninstallArgs {
 
 /// Bring every installed package to what the repositories offer.
 ///
-/// Every installed package found in a repository takes that repository's
-/// newest version (by priority); packages in no repository stay.
+/// Every installed package found in a repository takes what the
+/// repositories offer: the highest-priority repository's newest version,
+/// even when that is older than the installed one (update never
+/// downgrades); packages in no repository stay.
 ///
 /// Example:
 ///
@@ -254,6 +256,7 @@ pub fn full_sync(args: &FullSyncArgs, path: &Path) -> Result<()> {
     solve_and_apply(path, None, args.dry_run, args.json, |_| {
         Ok(Request {
             update_all: true,
+            allow_downgrade: true,
             ..Request::default()
         })
     })

@@ -179,20 +179,23 @@ pub struct Available {
 }
 
 /// Every configured repository that has an accepted index, highest priority
-/// first. Those without one (never refreshed) or whose cached index no
-/// longer verifies are left out with a warning.
+/// first. Those without one (never refreshed), whose cached index no longer
+/// verifies, or whose index has expired are left out with a warning.
 pub fn available(layout: &Layout) -> Result<Vec<Available>> {
     let mut out = Vec::new();
     for config in repos::list(layout).map_err(CliError::State)? {
         match repos::accepted(layout, &config) {
             Ok(Some(index)) => {
                 if let Some(s) = &index.stamp {
+                    // As apt does with an expired Release file: a stale
+                    // index could hide security updates.
                     if s.expires <= jiff::Timestamp::now().as_second() {
                         warn(format_args!(
-                            "{}: the accepted index expired at {}; run pkgctl refresh",
+                            "{}: the accepted index expired at {}; its packages are not offered until pkgctl refresh gets a newer one",
                             config.name,
                             when(s.expires)
                         ));
+                        continue;
                     }
                 }
                 out.push(Available { config, index })

@@ -17,7 +17,7 @@
 //! * candidates are tried installed first (unless updated), then by
 //!   repository priority, then by version, highest first.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -112,6 +112,9 @@ pub struct Request {
     /// Prefer the newest candidate of every package (`update` without
     /// names, `full-sync`).
     pub update_all: bool,
+    /// Updated packages may go to an older version when that is what the
+    /// repositories offer (`full-sync`); `update` never downgrades.
+    pub allow_downgrade: bool,
 }
 
 /// The changes a solution makes to the installed set.
@@ -358,11 +361,23 @@ pub fn solve(
         .filter(|c| seen.insert(c.info.name.clone()))
         .collect();
     let kept_names: Vec<String> = cands.iter().map(|c| c.info.name.clone()).collect();
-    cands.extend(
-        available
-            .into_iter()
-            .filter(|c| !have.contains(&(c.info.name.clone(), c.info.version.to_string()))),
-    );
+    let installed_version: HashMap<String, hpkg_format::Version> = cands
+        .iter()
+        .map(|c| (c.info.name.clone(), c.info.version.clone()))
+        .collect();
+    let updated = |name: &str| request.update_all || request.update.contains(name);
+    cands.extend(available.into_iter().filter(|c| {
+        if have.contains(&(c.info.name.clone(), c.info.version.to_string())) {
+            return false;
+        }
+        // `update` offers nothing older than what is installed.
+        match installed_version.get(&c.info.name) {
+            Some(v) if updated(&c.info.name) && !request.allow_downgrade => {
+                c.info.version.compare(v) == std::cmp::Ordering::Greater
+            }
+            _ => true,
+        }
+    }));
     let provider = Provider::new(cands, request.clone());
     let mut requirements: Vec<ConditionalRequirement> = request
         .install
@@ -550,13 +565,25 @@ mod tests {
             update_all: true,
             ..Request::default()
         };
-        let tx = solve(vec![old.clone()], repo, update).unwrap();
+        let tx = solve(vec![old.clone()], repo, update.clone()).unwrap();
         assert_eq!(
             labels(&tx.add),
             ["p-1.5"],
             "the higher-priority repository wins"
         );
         assert_eq!(labels(&tx.remove), ["p-1.0"]);
+
+        // Only an older version on offer: update keeps, full-sync goes back.
+        let older = vec![pkg("p", "0.9", &[], vec![], 0)];
+        assert!(solve(vec![old.clone()], older.clone(), update.clone())
+            .unwrap()
+            .is_empty());
+        let sync = Request {
+            allow_downgrade: true,
+            ..update
+        };
+        let tx = solve(vec![old], older, sync).unwrap();
+        assert_eq!(labels(&tx.add), ["p-0.9"]);
     }
 
     #[test]
