@@ -9,7 +9,9 @@
 //!   naming the offset, never panics, never allocations sized by unchecked
 //!   fields.
 //! - [`create_from_dir`] builds a package from a directory tree and
-//!   [`rewrite`] re-encodes an opened one (e.g. with another compression).
+//!   [`rewrite`] re-encodes an opened one (e.g. with another compression);
+//!   [`write_repository`] writes an `.hpkr` index that [`Repository`] reads
+//!   back exactly.
 
 pub mod attr;
 pub mod bmessage;
