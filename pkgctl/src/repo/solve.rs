@@ -13,7 +13,9 @@
 //!   candidate to its candidates that do not match;
 //! * every installed package stays (a requirement on its name, any
 //!   version); it keeps its installed version unless the request updates
-//!   it or a requirement needs another one;
+//!   it or a requirement needs another one; a requirement of an installed
+//!   package that nothing at all meets is left out (the root already has
+//!   that problem; it must not block unrelated changes);
 //! * candidates are tried installed first (unless updated), then by
 //!   repository priority, then by version, highest first.
 
@@ -316,10 +318,15 @@ impl DependencyProvider for Provider {
 
     async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
         let i = self.pool.resolve_solvable(solvable).record;
-        let info = &self.cands[i].info;
+        let cand = &self.cands[i];
+        let info = &cand.info;
+        // A requirement an installed package already cannot meet (nothing
+        // anywhere provides it) is a problem the root already has: it does
+        // not block other changes (`pkgctl status` reports it).
         let requirements = info
             .requires
             .iter()
+            .filter(|r| !cand.is_installed() || self.cands.iter().any(|c| c.info.satisfies(r)))
             .map(|r| ConditionalRequirement::from(self.requirement(r)))
             .collect();
         let constrains = info
@@ -584,6 +591,27 @@ mod tests {
         };
         let tx = solve(vec![old], older, sync).unwrap();
         assert_eq!(labels(&tx.add), ["p-0.9"]);
+    }
+
+    /// An installed package whose requirement nothing meets does not stop
+    /// an unrelated install.
+    #[test]
+    fn an_already_broken_package_does_not_block_others() {
+        let mut broken = pkg("broken", "1.0", &[], vec![req("lib:gone", None)], 0);
+        broken.origin = Origin::Installed(ActivePackage {
+            layer: state::Layer::System,
+            file_name: "broken-1.0-any.hpkg".into(),
+            size: 1,
+            hash: state::Digest::of_bytes(b"b"),
+        });
+        let tx = solve(
+            vec![broken],
+            vec![pkg("other", "1.0", &[], vec![], 0)],
+            install(&[req("other", None)]),
+        )
+        .unwrap();
+        assert_eq!(labels(&tx.add), ["other-1.0"]);
+        assert!(tx.remove.is_empty());
     }
 
     #[test]
