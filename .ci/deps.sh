@@ -8,9 +8,11 @@
 #
 # fuse3: fusermount3, which mounts and unmounts FUSE file systems.
 # attr:  getfattr/setfattr, to look at extended attributes by hand and in scripts.
+# nginx-light: the real HTTP server the repository tests serve a repository with.
+# minisign: checks pkgctl's signatures with the reference tool.
 set -euo pipefail
 
-PACKAGES=(fuse3 attr)
+PACKAGES=(fuse3 attr nginx-light minisign)
 CI_EXTRA=(make)
 
 say() { printf '==> %s\n' "$*"; }

@@ -11,7 +11,9 @@
 //!   naming the offset, never panics, never allocations sized by unchecked
 //!   fields.
 //! - [`create_from_dir`] builds a package from a directory tree and
-//!   [`rewrite`] re-encodes an opened one (e.g. with another compression).
+//!   [`rewrite`] re-encodes an opened one (e.g. with another compression);
+//!   [`write_repository`] writes an `.hpkr` index that [`Repository`] reads
+//!   back exactly.
 
 pub mod attr;
 pub mod bmessage;
@@ -42,6 +44,6 @@ pub use sniff::{sniff, FileKind};
 pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
 pub use version::{Operator, Version};
 pub use writer::{
-    create_from_dir, create_from_tree, rewrite, Timestamp, TreeBuilder, TreeError, WriteOptions,
-    WriteStats,
+    create_from_dir, create_from_tree, rewrite, write_repository, Timestamp, TreeBuilder,
+    TreeError, WriteOptions, WriteStats,
 };

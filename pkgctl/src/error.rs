@@ -27,6 +27,14 @@ pub enum CliError {
         /// Why.
         reason: String,
     },
+    /// Fetching from a repository failed, or what it served was refused.
+    #[error("{url}: {reason}")]
+    Url {
+        /// The URL (or path) fetched.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Writing to standard output failed.
     #[error("<stdout>: {0}")]
     Stdout(io::Error),
@@ -52,6 +60,23 @@ pub enum CliError {
         root: PathBuf,
         /// Every problem, one line each.
         problems: Vec<String>,
+    },
+    /// No set of packages satisfies an install or update; `main` prints the
+    /// solver's explanation, one line each, before this one.
+    #[error("{}: cannot satisfy the request (see above); nothing changed", root.display())]
+    Unsatisfiable {
+        /// The package root.
+        root: PathBuf,
+        /// The solver's explanation, line by line.
+        explanation: Vec<String>,
+    },
+    /// `uninstall` of packages that others still need.
+    #[error("{}: refusing to uninstall what other packages still need; nothing changed", root.display())]
+    StillNeeded {
+        /// The package root.
+        root: PathBuf,
+        /// `X is still needed by Y (requires R)`, one each.
+        needs: Vec<String>,
     },
 }
 
@@ -88,7 +113,10 @@ impl CliError {
             | E::NoValidGeneration { .. }
             | E::InvalidPackage { .. }
             | E::NameClash { .. }
-            | E::LockTimeout { .. } => CliError::State(error),
+            | E::LockTimeout { .. }
+            | E::Signature { .. }
+            | E::Untrusted { .. }
+            | E::Settings { .. } => CliError::State(error),
             other => CliError::refused(root, other.to_string()),
         }
     }
@@ -99,6 +127,14 @@ impl CliError {
             CliError::Dependencies { root, problems } => problems
                 .iter()
                 .map(|p| format!("{}: {p}", root.display()))
+                .collect(),
+            CliError::Unsatisfiable { root, explanation } => explanation
+                .iter()
+                .map(|l| format!("{}: {l}", root.display()))
+                .collect(),
+            CliError::StillNeeded { root, needs } => needs
+                .iter()
+                .map(|l| format!("{}: {l}", root.display()))
                 .collect(),
             _ => Vec::new(),
         }

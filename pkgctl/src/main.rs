@@ -10,6 +10,7 @@ mod error;
 mod input;
 mod logging;
 mod output;
+mod repo;
 mod stream;
 
 use std::path::PathBuf;
@@ -24,9 +25,11 @@ use crate::error::{CliError, Result};
 ///
 /// Package commands take a package file (or, for create, a directory; for
 /// import-deb, Debian packages). Root commands (init, add, remove, list,
-/// status, generations, rollback, gc, pin, unpin, verify) work on the
-/// package root given with -R ROOT, or else in the environment variable
-/// PACKAGEFS_ROOT. Output meant for scripts is available with --json and is
+/// status, generations, diff, deps, rollback, gc, pin, unpin, verify, and
+/// the repository commands repo add|list|remove, refresh, search, install,
+/// update, uninstall, full-sync) work on the package root given with
+/// -R ROOT, or else in the environment variable PACKAGEFS_ROOT. Publishing
+/// commands (key generate, sign, repo create) work on files. Output meant for scripts is available with --json and is
 /// stable: keys are only ever added. On failure, pkgctl prints one line
 /// `pkgctl: <file>: <reason>` on standard error and exits with status 1.
 ///
@@ -40,6 +43,10 @@ use crate::error::{CliError, Result};
 ///   pkgctl init /srv/root
 ///   pkgctl -R /srv/root add --layer user tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl -R /srv/root status
+///   pkgctl repo create /srv/repo --name main --key release.key
+///   pkgctl -R /srv/root repo add main https://example.org/repo --key release.pub
+///   pkgctl -R /srv/root refresh
+///   pkgctl -R /srv/root install app
 ///
 /// Shell completions: `pkgctl completions bash` (zsh, fish, elvish,
 /// powershell); man pages: `pkgctl man -o DIR`. More diagnostics on
@@ -79,6 +86,17 @@ enum Command {
     Pin(cmd::root::PinArgs),
     Unpin(cmd::root::UnpinArgs),
     Verify(cmd::listing::VerifyArgs),
+    Deps(cmd::deps::Args),
+    Diff(cmd::diff::Args),
+    Key(cmd::repo::KeyArgs),
+    Sign(cmd::repo::SignArgs),
+    Repo(cmd::repo::RepoArgs),
+    Refresh(cmd::repo::RefreshArgs),
+    Search(cmd::repo::SearchArgs),
+    Install(cmd::install::InstallArgs),
+    Update(cmd::install::UpdateArgs),
+    Uninstall(cmd::install::UninstallArgs),
+    FullSync(cmd::install::FullSyncArgs),
     /// Print the shell completion script for SHELL on standard output.
     Completions(cli_docs::CompletionsArgs),
     /// Write the man pages (section 1) of pkgctl and its subcommands into DIR.
@@ -104,6 +122,17 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Pin(a) => cmd::root::pin(a.generation, true, &root_path(cli)?),
         Command::Unpin(a) => cmd::root::pin(a.generation, false, &root_path(cli)?),
         Command::Verify(a) => cmd::listing::verify(a, &root_path(cli)?),
+        Command::Deps(a) => cmd::deps::run(a, &root_path(cli)?),
+        Command::Diff(a) => cmd::diff::run(a, &root_path(cli)?),
+        Command::Key(a) => cmd::repo::key(a),
+        Command::Sign(a) => cmd::repo::sign(a),
+        Command::Repo(a) => cmd::repo::repo(a, || root_path(cli)),
+        Command::Refresh(a) => cmd::repo::refresh(a, &root_path(cli)?),
+        Command::Search(a) => cmd::repo::search(a, &root_path(cli)?),
+        Command::Install(a) => cmd::install::install(a, &root_path(cli)?),
+        Command::Update(a) => cmd::install::update(a, &root_path(cli)?),
+        Command::Uninstall(a) => cmd::install::uninstall(a, &root_path(cli)?),
+        Command::FullSync(a) => cmd::install::full_sync(a, &root_path(cli)?),
         Command::Completions(a) => cmd::docs::completions(a, Cli::command()),
         Command::Man(a) => cmd::docs::man(a, &Cli::command()),
     }

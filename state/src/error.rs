@@ -156,6 +156,33 @@ pub enum Error {
         /// Hash found.
         actual: Digest,
     },
+    /// A key or signature file is unusable, or a signature does not verify.
+    #[error("{}: {reason}", path.display())]
+    Signature {
+        /// The key or signature file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A package is not vouched for in a layer whose policy requires it.
+    #[error("{}: refused by the trust policy of the {layer} layer: {reason}", path.display())]
+    Untrusted {
+        /// The package file.
+        path: PathBuf,
+        /// The layer it was meant for.
+        layer: Layer,
+        /// Why it is not vouched for.
+        reason: String,
+    },
+    /// A settings file (policy, repository) is malformed or refers to
+    /// something missing.
+    #[error("{}: {reason}", path.display())]
+    Settings {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Error {

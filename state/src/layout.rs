@@ -155,6 +155,51 @@ impl Layout {
         self.root.join("data")
     }
 
+    /// `ROOT/system/settings`: what the root's administrator configures.
+    pub fn settings_dir(&self) -> PathBuf {
+        self.root.join("system").join("settings")
+    }
+
+    /// `ROOT/system/settings/policy`: the trust policy of each layer
+    /// (format: [`crate::trust`]).
+    pub fn policy_file(&self) -> PathBuf {
+        self.settings_dir().join("policy")
+    }
+
+    /// `ROOT/system/settings/trust`: the public keys (`*.pub`) whose
+    /// detached signatures vouch for a package.
+    pub fn trust_dir(&self) -> PathBuf {
+        self.settings_dir().join("trust")
+    }
+
+    /// `ROOT/system/settings/repositories`: one file per configured
+    /// repository (format: [`crate::repos`]).
+    pub fn repositories_dir(&self) -> PathBuf {
+        self.settings_dir().join("repositories")
+    }
+
+    /// `ROOT/system/settings/repositories/<name>`.
+    pub fn repository_file(&self, name: &str) -> PathBuf {
+        self.repositories_dir().join(name)
+    }
+
+    /// `ROOT/system/cache`: what can be fetched again.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("system").join("cache")
+    }
+
+    /// `ROOT/system/cache/repositories/<name>`: the last accepted index of a
+    /// repository (`repo`, `repo.minisig`, `repo.info`).
+    pub fn repository_cache(&self, name: &str) -> PathBuf {
+        self.cache_dir().join("repositories").join(name)
+    }
+
+    /// `ROOT/system/cache/packages`: downloads, as
+    /// `<sha256>/<file>.hpkg` (and `<file>.hpkg.part` while partial).
+    pub fn download_cache(&self) -> PathBuf {
+        self.cache_dir().join("packages")
+    }
+
     /// Every directory `init` creates, parents first.
     pub fn directories(&self) -> Vec<PathBuf> {
         let mut dirs = Vec::new();

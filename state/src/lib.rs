@@ -14,6 +14,8 @@
 //!     blocked-entries        optional: paths to hide from the mounted tree
 //!     lock                   flock target of transactions ([`lock`])
 //!     journal                only while a transaction moves files ([`journal`])
+//!   system/settings/         policy, trust/*.pub ([`trust`]); repositories/<name> ([`repos`])
+//!   system/cache/            repositories/<name>/ accepted indexes; packages/ downloads
 //!   data/
 //! ```
 //!
@@ -59,6 +61,12 @@
 //! | [`Root::package_info`]`(&ActivePackage) -> Result<Arc<PackageInfo>>` | its metadata (cached) |
 //! | [`Root::check_dependencies`]`(&Generation) -> DependencyReport` | unmet requirements and conflicts |
 //! | [`Root::blocked_entries`]`() -> Result<Vec<String>>` | paths to hide from the mount |
+//! | [`Root::change`]`(&[ActivePackage], &[path], Layer, force, reason) -> Result<Commit>` | remove and add in one generation (install, update) |
+//! | [`Root::policy`]`() -> Result<Policy>` | the trust policy; [`Policy::may_shadow`]`(layer)` for the planner |
+//! | [`Root::check_trust`]`(Layer, &path) -> Result<Option<Voucher>>` | refuse a file its layer's policy does not accept |
+//! | [`Root::untrusted_files`]`() -> Result<Vec<Rejected>>` | files in packages directories the policy refuses |
+//! | [`repos`]`::{list, load, save, remove, accepted, accept}` | configured repositories and their accepted indexes |
+//! | [`signing`]`::{generate, PublicKey, SecretKey, IndexStamp}` | minisign keys and signatures |
 //! | [`deps::check`]`(&[PackageInfo]) -> Vec<DepProblem>` | dependency check of any set |
 //! | [`deps::mountable`]`(&[&PackageInfo]) -> Vec<bool>` | what the daemon may mount |
 //! | [`plan::plan`]`(&Request, previous) -> Result<Plan, PlanError>` | what a mount shows: packages, refusals, the union tree |
@@ -99,9 +107,12 @@ pub mod layout;
 pub mod lock;
 pub mod ops;
 pub mod plan;
+pub mod repos;
 pub mod root;
+pub mod signing;
 pub mod store;
 pub mod sync;
+pub mod trust;
 pub mod txn;
 pub mod verify;
 
@@ -116,6 +127,7 @@ pub use lock::LockWait;
 pub use ops::DependencyReport;
 pub use root::Root;
 pub use sync::{Rejected, SyncReport};
+pub use trust::{Policy, Voucher, Vouchers};
 pub use txn::Commit;
 pub use verify::Problem as VerifyProblem;
 

@@ -585,3 +585,62 @@ impl Root {
         Err(Error::Dependencies { problems: fresh })
     }
 }
+
+impl Root {
+    /// Remove some active packages and add package files to `layer` in ONE
+    /// transaction: one new generation, so one `rollback` undoes the whole
+    /// change (what `pkgctl install`, `update` and `uninstall` commit).
+    ///
+    /// `remove` names active packages exactly (layer, file name and hash; one
+    /// that is no longer active is [`Error::NotActive`]); they leave for the
+    /// store as in [`Root::remove`]. `add` is handled as in [`Root::add`]
+    /// (copied, validated; a different file of the same name in the layer is
+    /// replaced), and each file must pass the layer's trust policy
+    /// ([`Root::check_trust`]). Dependencies are checked on the final set:
+    /// new problems are refused with [`Error::Dependencies`] unless `force`.
+    pub fn change<P: AsRef<Path>>(
+        &self,
+        remove: &[ActivePackage],
+        add: &[P],
+        layer: Layer,
+        force: bool,
+        reason: &str,
+    ) -> Result<Commit> {
+        for file in add {
+            self.check_trust(layer, file.as_ref())?;
+        }
+        let txn = txn::begin(self)?;
+        let mut temps = Vec::new();
+        let planned = (|| -> Result<Plan> {
+            let mut plan = self.plan_add(&txn, add, layer, true, reason, &mut temps)?;
+            for old in remove {
+                let at = plan.packages.iter().position(|p| p == old);
+                let Some(i) = at else {
+                    return Err(Error::NotActive {
+                        spec: old.display_name(),
+                    });
+                };
+                plan.packages.remove(i);
+                self.plan_retire(&txn, old, &mut plan)?;
+            }
+            let mut warnings = Vec::new();
+            plan.forced =
+                self.dependency_gate(&txn.current, &plan.packages, force, &mut warnings)?;
+            for w in warnings {
+                if !plan.warnings.contains(&w) {
+                    plan.warnings.push(w);
+                }
+            }
+            Ok(plan)
+        })();
+        match planned {
+            Ok(plan) => txn.commit(plan),
+            Err(e) => {
+                for t in temps {
+                    let _ = remove_if_exists(&t);
+                }
+                Err(e)
+            }
+        }
+    }
+}

@@ -47,7 +47,8 @@ impl Root {
     /// * a file that is new (or whose content changed) and is a complete,
     ///   valid package is appended (layer order, then file name); an invalid
     ///   or still-growing one is listed in [`SyncReport::rejected`] and left
-    ///   inactive;
+    ///   inactive; so is one that the layer's trust policy requires to be
+    ///   vouched for and nobody vouches for ([`crate::trust`]);
     /// * an active package whose file is gone (or changed) is deactivated;
     ///   unless the store already holds its content, `open_file` is asked for
     ///   an open descriptor of it (the daemon's, from the mount) and its
@@ -80,6 +81,12 @@ impl Root {
         let mut rejected = Vec::new();
         let mut staged: HashSet<Digest> = HashSet::new();
         let mut temps = Vec::new();
+        let policy = self.policy()?;
+        let vouchers = if Layer::ALL.iter().any(|l| policy.requires_vouching(*l)) {
+            crate::trust::Vouchers::load(layout)?
+        } else {
+            crate::trust::Vouchers::default()
+        };
         let result = (|| -> Result<()> {
             for c in &txn.current.packages {
                 let key = (c.layer, c.file_name.clone());
@@ -147,6 +154,17 @@ impl Root {
                 if self.hash_file(&path).ok() != Some((size, hash)) {
                     rejected.push(reject("changed while being read".into()));
                     continue;
+                }
+                if policy.requires_vouching(layer) {
+                    let vouched = File::open(&path)
+                        .map_err(|e| format!("cannot read it: {e}"))
+                        .and_then(|mut f| vouchers.vouch(&path, &mut f));
+                    if let Err(why) = vouched {
+                        rejected.push(reject(format!(
+                            "refused by the trust policy of the {layer} layer: {why}"
+                        )));
+                        continue;
+                    }
                 }
                 self.remember_info(hash, pkg.info().clone());
                 plan.packages.push(ActivePackage {

@@ -17,6 +17,8 @@
 //!   binary, the golden packages ([`golden_package`]), and [`walk_nodes`] for
 //!   the owners and package attributes a listing does not show, and
 //!   [`write_package`] to make packages from directory trees;
+//! * [`nginx`]: a real HTTP server ([`nginx::Nginx`]) serving a directory
+//!   on a loopback port, stopped when dropped;
 //! * [`debs`]: real Debian packages fetched with `apt-get download` into a
 //!   cache under the target directory ([`debs::require`]).
 //!
@@ -27,6 +29,7 @@
 pub mod debs;
 pub mod listing;
 pub mod mount;
+pub mod nginx;
 pub mod packagefs;
 pub mod paths;
 

@@ -42,23 +42,41 @@ fn have(program: &str) -> bool {
         .is_ok()
 }
 
-/// The subcommands `BIN --help` lists under `Commands:`, less `help`.
-fn subcommands(bin: &str) -> Vec<String> {
-    let help = stdout(bin, &["--help"]);
-    let names: Vec<String> = help
-        .lines()
+/// The commands a `--help` text lists under `Commands:`, less `help`.
+fn commands_in(help: &str) -> Vec<String> {
+    help.lines()
         .skip_while(|l| l.trim() != "Commands:")
         .skip(1)
         .take_while(|l| !l.trim().is_empty())
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| *n != "help")
         .map(str::to_owned)
-        .collect();
+        .collect()
+}
+
+/// The subcommands `BIN --help` lists under `Commands:`, less `help`.
+fn subcommands(bin: &str) -> Vec<String> {
+    let help = stdout(bin, &["--help"]);
+    let names = commands_in(&help);
     assert!(
         names.len() >= 4,
         "{bin} --help lists too few subcommands: {help}"
     );
     names
+}
+
+/// Every man page's subcommand path: each subcommand (`add`), and each
+/// subcommand of a subcommand that has its own (`repo create`, written as
+/// the page `BIN-repo-create`).
+fn man_pages(bin: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for sub in subcommands(bin) {
+        for n in commands_in(&stdout(bin, &[&sub, "--help"])) {
+            out.push(vec![sub.clone(), n]);
+        }
+        out.push(vec![sub]);
+    }
+    out
 }
 
 /// The long options (`--name`) that `BIN ARGS... --help` documents.
@@ -239,10 +257,10 @@ fn man_writes_a_rendering_page_per_subcommand() {
         let out = run(bin, &["man", "-o", out_dir.to_str().unwrap()]);
         assert!(out.stdout.is_empty(), "{bin} man prints nothing: {out:?}");
 
-        let subs = subcommands(bin);
+        let subs = man_pages(bin);
         let mut expected: BTreeSet<String> = subs
             .iter()
-            .map(|s| format!("{bin}-{s}.{section}"))
+            .map(|s| format!("{bin}-{}.{section}", s.join("-")))
             .collect();
         expected.insert(format!("{bin}.{section}"));
         let written: BTreeSet<String> = std::fs::read_dir(&out_dir)
@@ -258,11 +276,13 @@ fn man_writes_a_rendering_page_per_subcommand() {
             &long_options(bin, &[]),
         );
         for sub in &subs {
+            let name = sub.join("-");
+            let args: Vec<&str> = sub.iter().map(String::as_str).collect();
             check_page(
-                &out_dir.join(format!("{bin}-{sub}.{section}")),
-                &format!("{bin}-{sub}"),
+                &out_dir.join(format!("{bin}-{name}.{section}")),
+                &format!("{bin}-{name}"),
                 section,
-                &long_options(bin, &[sub]),
+                &long_options(bin, &args),
             );
         }
     }
@@ -373,8 +393,8 @@ fn make_install_lays_out_the_files() {
         expected.push(usr.join("bin").join(bin));
         let man = usr.join(format!("share/man/man{section}"));
         expected.push(man.join(format!("{bin}.{section}")));
-        for sub in subcommands(bin) {
-            expected.push(man.join(format!("{bin}-{sub}.{section}")));
+        for sub in man_pages(bin) {
+            expected.push(man.join(format!("{bin}-{}.{section}", sub.join("-"))));
         }
         expected.push(usr.join("share/bash-completion/completions").join(bin));
         expected.push(usr.join(format!("share/zsh/site-functions/_{bin}")));

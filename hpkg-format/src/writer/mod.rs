@@ -1,6 +1,7 @@
 //! Writing `.hpkg` packages (`docs/hpkg-format.md` §16): from a directory tree
 //! ([`create_from_dir`]), from a tree built in memory ([`TreeBuilder`],
-//! [`create_from_tree`]) or by re-encoding an opened package ([`rewrite`]).
+//! [`create_from_tree`]) or by re-encoding an opened package ([`rewrite`]);
+//! and writing `.hpkr` repository indexes ([`write_repository`]).
 //!
 //! Both build an in-memory tree whose payloads are *sources* (bytes, a file
 //! on disk, a range of the old package's heap) and hand it to one encoder.
@@ -35,6 +36,7 @@ mod builder;
 mod encode;
 mod heap;
 mod package_attrs;
+mod repo;
 mod section;
 mod tree;
 
@@ -48,6 +50,7 @@ use crate::info::PackageInfo;
 use crate::package::Package;
 
 pub use builder::{Timestamp, TreeBuilder, TreeError};
+pub use repo::write_repository;
 
 /// How to write a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,33 +194,9 @@ fn write_atomically(
     pkg: Option<&Package>,
     opts: &WriteOptions,
 ) -> Result<WriteStats> {
-    let in_out = |e: Error| e.in_file(out);
-    let io_out = |e: std::io::Error| Error::Io(e).in_file(out);
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".hpkg-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(io_out)?;
-    let written = encode::encode(
-        tmp.as_file(),
-        nodes,
-        attributes,
-        pkg,
-        opts.compression,
-        opts.level,
-    )
-    .map_err(in_out)?;
-    let file = tmp.as_file();
-    file.set_permissions(Permissions::from_mode(0o644))
-        .map_err(io_out)?;
-    file.sync_all().map_err(io_out)?;
-    tmp.persist(out).map_err(|e| io_out(e.error))?;
-    // Make the rename itself durable.
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_out)?;
+    let written = persist_atomically(out, ".hpkg-", |file| {
+        encode::encode(file, nodes, attributes, pkg, opts.compression, opts.level)
+    })?;
     Ok(WriteStats {
         entries: written.counts.entries,
         files: written.counts.files,
@@ -225,4 +204,34 @@ fn write_atomically(
         file_size: written.file_size,
         skipped: Vec::new(),
     })
+}
+
+/// Run `fill` on a new temporary file (named `<prefix>*.partial`) beside
+/// `out`, then make it mode 0644, sync it, rename it to `out` and sync the
+/// directory: `out` is never seen half-written. Errors name `out`.
+fn persist_atomically<T>(
+    out: &Path,
+    prefix: &str,
+    fill: impl FnOnce(&File) -> Result<T>,
+) -> Result<T> {
+    let in_out = |e: Error| e.in_file(out);
+    let io_out = |e: std::io::Error| Error::Io(e).in_file(out);
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(io_out)?;
+    let value = fill(tmp.as_file()).map_err(in_out)?;
+    let file = tmp.as_file();
+    file.set_permissions(Permissions::from_mode(0o644))
+        .map_err(io_out)?;
+    file.sync_all().map_err(io_out)?;
+    tmp.persist(out).map_err(|e| io_out(e.error))?;
+    // Make the rename itself durable.
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_out)?;
+    Ok(value)
 }

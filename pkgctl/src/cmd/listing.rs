@@ -46,7 +46,11 @@ pub struct ListArgs {
 
 /// List every kept generation, oldest first; `*` marks the one in force.
 ///
-///   * 4  parent 3     2026-01-02T03:04:05Z  pinned  2 package(s)  pkgctl add ...
+///   * 4  parent 3     2026-01-02T03:04:05Z  pinned  2 package(s)  +1 -0 ~1     pkgctl add ...
+///
+/// `+1 -0 ~1` sums up the change from the parent (packages added, removed,
+/// changed; `=` none; `?` when the parent was collected); `pkgctl diff`
+/// shows it in full.
 ///
 /// With --json, prints one JSON object (stable; new keys may be added):
 ///
@@ -177,14 +181,31 @@ pub fn generations(args: &GenerationsArgs, path: &Path) -> Result<()> {
                 .parent
                 .map(|p| format!("parent {p}"))
                 .unwrap_or_else(|| "no parent".into());
+            // What changed since the parent (`?` when it was collected).
+            let change = match g.parent {
+                None => crate::cmd::diff::diff(
+                    &root,
+                    &state::Generation {
+                        packages: Vec::new(),
+                        ..g.clone()
+                    },
+                    g,
+                )
+                .summary(),
+                Some(p) => match list.generations.iter().find(|o| o.number == p) {
+                    Some(parent) => crate::cmd::diff::diff(&root, parent, g).summary(),
+                    None => "?".into(),
+                },
+            };
             out.line(format_args!(
-                "{} {:>4}  {:<10}  {}  {:<6}  {} package(s)  {}",
+                "{} {:>4}  {:<10}  {}  {:<6}  {} package(s)  {:<11}  {}",
                 if g.number == list.current { '*' } else { ' ' },
                 g.number,
                 parent,
                 state::active_list::format_time(g.time),
                 if g.pinned { "pinned" } else { "" },
                 g.packages.len(),
+                change,
                 g.reason
             ))?;
         }

@@ -3,10 +3,14 @@
 
 pub mod contents;
 pub mod create;
+pub mod deps;
+pub mod diff;
 pub mod docs;
 pub mod extract;
 pub mod import_deb;
 pub mod info;
+pub mod install;
 pub mod listing;
+pub mod repo;
 pub mod root;
 pub mod status;

@@ -53,8 +53,11 @@ impl From<LayerArg> for Layer {
 /// checked before anything is committed. A resulting set with new unmet
 /// requirements or conflicts is refused (each problem is printed on its own
 /// line), unless --force; --force also replaces a different file of the same
-/// name in the layer. Prints the new generation and the packages added
-/// (`+ layer/file`) and removed (`- layer/file`).
+/// name in the layer. When the layer's trust policy
+/// (ROOT/system/settings/policy) requires vouched packages, each file must
+/// be listed by a verified repository index or carry a PKG.hpkg.minisig by
+/// a key of ROOT/system/settings/trust/. Prints the new generation and the
+/// packages added (`+ layer/file`) and removed (`- layer/file`).
 ///
 /// Example:
 ///
@@ -158,7 +161,7 @@ pub fn open(path: &Path) -> Result<Root> {
 }
 
 /// What a generation made now records as its reason: the command line.
-fn reason() -> String {
+pub fn reason() -> String {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -175,7 +178,7 @@ pub fn warn_all(warnings: &[String]) {
 
 /// Print a commit: warnings and forced problems on standard error; the
 /// generation in force and what changed on standard output.
-fn print_commit(commit: &Commit) -> Result<()> {
+pub fn print_commit(commit: &Commit) -> Result<()> {
     warn_all(&commit.warnings);
     for p in &commit.forced {
         warn(format_args!("forced despite: {p}"));
@@ -240,6 +243,10 @@ pub fn init(args: &InitArgs, global: Option<&Path>) -> Result<()> {
 /// `pkgctl add`.
 pub fn add(args: &AddArgs, path: &Path) -> Result<()> {
     let root = open(path)?;
+    for p in &args.packages {
+        root.check_trust(args.layer.into(), p)
+            .map_err(|e| CliError::state(path, e))?;
+    }
     let commit = root
         .add(&args.packages, args.layer.into(), args.force, &reason())
         .map_err(|e| CliError::state(path, e))?;
