@@ -24,6 +24,7 @@ fn source(path: PathBuf, layer: Option<Layer>) -> SourcePackage {
         uid: 0,
         gid: 0,
         strip_setid: layer == Some(Layer::User),
+        may_shadow: true,
     }
 }
 

@@ -34,6 +34,7 @@ fn package(dir: &Path, name: &str, files: &[&str]) -> MountedPackage {
         uid: 0,
         gid: 0,
         strip_setid: false,
+        may_shadow: true,
     })
     .unwrap()
 }

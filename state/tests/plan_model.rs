@@ -11,7 +11,9 @@
 //! merged directory shows the lowest merged package's metadata; a
 //! shine-through name is a directory at the top level whatever the packages
 //! have there (every package directory of that name merged into it, every
-//! non-directory hidden, none of it blockable). The planner
+//! non-directory hidden, none of it blockable); a package of a layer whose
+//! policy says `may-shadow no` is refused at a path where a lower layer has
+//! a node, unless both are directories. The planner
 //! (a breadth-first flat tree over real packages in a real root) must agree
 //! on every node, every shadow and every refusal.
 
@@ -82,9 +84,9 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
-/// A case: the packages in activation order, the blocked entries and the
-/// shine-through names.
-type Case = (Vec<Pkg>, Vec<String>, Vec<String>);
+/// A case: the packages in activation order, the blocked entries, the
+/// shine-through names, and whether each layer may shadow lower ones.
+type Case = (Vec<Pkg>, Vec<String>, Vec<String>, [bool; 3]);
 
 fn case_strategy() -> impl Strategy<Value = Case> {
     (1usize..6).prop_flat_map(|n| {
@@ -92,6 +94,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             prop::collection::vec(pkg_strategy(n), n),
             prop::collection::vec(path_strategy(), 0..3),
             prop::sample::subsequence(vec!["a".to_string(), "c".to_string()], 0..=2),
+            prop_oneof![3 => Just([true; 3]), 1 => any::<[bool; 3]>()],
         )
     })
 }
@@ -134,11 +137,14 @@ struct View {
     nodes: BTreeMap<String, (String, bool)>,
     /// (path, hidden package).
     shadows: BTreeSet<(String, String)>,
+    /// (path, package refused by the shadowing policy).
+    refused_shadows: BTreeSet<(String, String)>,
     /// Refused packages.
     refused: BTreeSet<String>,
 }
 
-fn model(pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> View {
+fn model(pkgs: &[Pkg], blocked: &[String], shine: &[String], may_shadow: [bool; 3]) -> View {
+    let layer_index = |l: Layer| Layer::ALL.iter().position(|&x| x == l).unwrap_or(0);
     let mut view = View::default();
     // Mountable: a fixed point.
     let mut ok = vec![true; pkgs.len()];
@@ -182,13 +188,33 @@ fn model(pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> View {
         let Some(contributors) = merged.get(parent) else {
             continue; // the parent is not a visible directory
         };
-        let stack: Vec<usize> = contributors
+        let is_dir = |i: usize| pkgs[i].entries.get(path) == Some(&true);
+        let candidates: Vec<usize> = contributors
             .iter()
             .copied()
             .filter(|&i| pkgs[i].entries.contains_key(path))
             .collect();
-        let is_dir = |i: usize| pkgs[i].entries.get(path) == Some(&true);
+        let refused_here = |m: usize| {
+            !may_shadow[layer_index(pkgs[m].layer)]
+                && candidates
+                    .iter()
+                    .any(|&q| pkgs[q].layer < pkgs[m].layer && !(is_dir(m) && is_dir(q)))
+        };
+        let stack: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&m| !refused_here(m))
+            .collect();
+        let refused_names: Vec<String> = candidates
+            .iter()
+            .copied()
+            .filter(|&m| refused_here(m))
+            .map(name)
+            .collect();
         if shine.contains(path) {
+            for r in &refused_names {
+                view.refused_shadows.insert((path.clone(), r.clone()));
+            }
             let dirs: Vec<usize> = stack.iter().copied().filter(|&i| is_dir(i)).collect();
             for &hidden in stack.iter().filter(|&&i| !is_dir(i)) {
                 view.shadows.insert((path.clone(), name(hidden)));
@@ -204,6 +230,9 @@ fn model(pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> View {
         let Some(&winner) = stack.first() else {
             continue;
         };
+        for r in refused_names {
+            view.refused_shadows.insert((path.clone(), r));
+        }
         if is_dir(winner) {
             let dirs: Vec<usize> = stack.iter().copied().take_while(|&i| is_dir(i)).collect();
             for &hidden in &stack[dirs.len()..] {
@@ -224,7 +253,13 @@ fn model(pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> View {
 
 /// What the planner decides for the same packages, activated in order in a
 /// real root.
-fn planned(dir: &Path, pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> View {
+fn planned(
+    dir: &Path,
+    pkgs: &[Pkg],
+    blocked: &[String],
+    shine: &[String],
+    may_shadow: [bool; 3],
+) -> View {
     let root_dir = dir.join("root");
     let root = Root::init(&root_dir).unwrap();
     for (i, p) in pkgs.iter().enumerate() {
@@ -236,6 +271,14 @@ fn planned(dir: &Path, pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> Vi
         blocked.join("\n"),
     )
     .unwrap();
+    let policy: String = Layer::ALL
+        .iter()
+        .zip(may_shadow)
+        .map(|(l, m)| format!("{l} may-shadow {}\n", if m { "yes" } else { "no" }))
+        .collect();
+    let policy_file = root.layout().policy_file();
+    std::fs::create_dir_all(policy_file.parent().unwrap()).unwrap();
+    std::fs::write(policy_file, policy).unwrap();
     let spec = MountSpec::from_sources(std::slice::from_ref(&root_dir), &[]).unwrap();
     let request = Request {
         spec: &spec,
@@ -265,6 +308,12 @@ fn planned(dir: &Path, pkgs: &[Pkg], blocked: &[String], shine: &[String]) -> Vi
             s.hidden.package().info().name.clone(),
         ));
     }
+    for s in tree.refused_shadows() {
+        view.refused_shadows.insert((
+            String::from_utf8(s.path).unwrap(),
+            s.hidden.package().info().name.clone(),
+        ));
+    }
     view
 }
 
@@ -275,10 +324,10 @@ proptest! {
     })]
 
     #[test]
-    fn the_planner_agrees_with_the_model((pkgs, blocked, shine) in case_strategy()) {
+    fn the_planner_agrees_with_the_model((pkgs, blocked, shine, may_shadow) in case_strategy()) {
         let dir = tempfile::tempdir().unwrap();
-        let got = planned(dir.path(), &pkgs, &blocked, &shine);
-        let want = model(&pkgs, &blocked, &shine);
+        let got = planned(dir.path(), &pkgs, &blocked, &shine, may_shadow);
+        let want = model(&pkgs, &blocked, &shine, may_shadow);
         prop_assert_eq!(got, want);
     }
 }

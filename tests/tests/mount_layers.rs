@@ -53,7 +53,17 @@ fn build_root() -> tempfile::TempDir {
         Some(USER_GID),
     )
     .unwrap();
+    allow_user_shadowing(root.path());
     root
+}
+
+/// A user owns the user layer's packages directory, which by default may
+/// add paths but not replace lower layers' (see mount_plan.rs); these
+/// tests put the union rules themselves to the test, so the policy lets
+/// the user layer shadow.
+fn allow_user_shadowing(root: &Path) {
+    std::fs::create_dir_all(root.join("system/settings")).unwrap();
+    std::fs::write(root.join("system/settings/policy"), "user may-shadow yes\n").unwrap();
 }
 
 /// What the union of the chosen layers must look like: path -> (entry,
@@ -301,6 +311,7 @@ fn written_root() -> WrittenRoot {
         Some(WRITTEN_GID),
     )
     .unwrap();
+    allow_user_shadowing(&r);
 
     let owned_by = |label: &str| {
         let (uid, gid) = if label.ends_with("(user)") {

@@ -281,3 +281,59 @@ fn a_bad_file_dropped_into_a_live_root_is_logged_and_listed_by_status() {
         "good"
     );
 }
+
+#[test]
+fn a_user_owned_layer_adds_paths_but_replaces_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    ok(Command::new(bin_path("pkgctl"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap());
+    let system = conf_package(dir.path(), "low");
+    ok(pkgctl(&root, &["add", system.to_str().unwrap()]));
+    // A user owns the user layer's packages directory: by default its
+    // packages may add paths but not replace the system's.
+    std::os::unix::fs::chown(root.join("user/packages"), Some(4321), Some(4321)).unwrap();
+    let src = dir.path().join("src-mine");
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/conf"), "mine").unwrap();
+    std::fs::write(src.join("etc/extra"), "mine").unwrap();
+    let mine = dir.path().join("mine.hpkg");
+    write_package(&src, "mine", &mine, Compression::Zstd);
+    ok(pkgctl(
+        &root,
+        &["add", "--layer", "user", mine.to_str().unwrap()],
+    ));
+    let m = PackagefsMount::new(&[&root], &[]);
+    assert_eq!(
+        std::fs::read_to_string(m.path().join("etc/conf")).unwrap(),
+        "low",
+        "the user layer replaced a system file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.path().join("etc/extra")).unwrap(),
+        "mine",
+        "the user layer cannot add a path"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(pkgctl(&root, &["status", "--json"]))).unwrap();
+    let refused = v["refused_shadows"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{v}");
+    assert_eq!(refused[0]["path"], "etc/conf");
+    assert_eq!(refused[0]["hidden"]["label"], "mine-1.0-1");
+    assert_eq!(refused[0]["shown"]["label"], "low-1.0-1");
+    assert_eq!(v["shadowed"].as_array().unwrap().len(), 0, "{v}");
+    drop(m);
+
+    // The administrator allows it in the policy: the user layer wins.
+    std::fs::create_dir_all(root.join("system/settings")).unwrap();
+    std::fs::write(root.join("system/settings/policy"), "user may-shadow yes\n").unwrap();
+    let m = PackagefsMount::new(&[&root], &[]);
+    assert_eq!(
+        std::fs::read_to_string(m.path().join("etc/conf")).unwrap(),
+        "mine"
+    );
+    assert_eq!(shadowed(&root).len(), 1);
+}

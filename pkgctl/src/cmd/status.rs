@@ -21,6 +21,10 @@ use crate::output::{lossy, Out};
 ///   shadowed paths: every path one mounted package hides from another, with
 ///     the package shown in its place (user wins over common over system;
 ///     inside a layer the later activated package wins);
+///   refused shadows: paths where a package of a layer that may not shadow
+///     lower layers (ROOT/system/settings/policy `<layer> may-shadow no`; the
+///     default for a layer whose packages directory is not owned by root)
+///     would have replaced a lower layer's node, and was refused;
 ///   not mounted: active packages the mount leaves out, each with its file
 ///     and the reason (requirements unmet, file missing or not a valid
 ///     package);
@@ -46,6 +50,12 @@ use crate::output::{lossy, Out};
 ///        "shown":  {"layer": "user", "file_name": "...", "label": "hello_user-1.0-1"}
 ///                  or null: a shine-through directory no package has}
 ///     ],
+///     "refused_shadows": [same shape as shadowed],
+///                                        what a package of a layer whose
+///                                        policy says `may-shadow no` would
+///                                        have hidden: "hidden" is that
+///                                        package (refused), "shown" the
+///                                        lower one the tree keeps
 ///     "not_mounted": [{"layer", "file_name", "label", "path",
 ///                      "reason": {"kind": "unmet", "requirements": ["..."]}
 ///                              | {"kind": "invalid", "error": "..."}
@@ -140,6 +150,7 @@ struct StatusJson<'a> {
     generation: &'a Generation,
     fallback: bool,
     shadowed: Vec<ShadowedJson>,
+    refused_shadows: Vec<ShadowedJson>,
     not_mounted: Vec<NotMounted>,
     not_activated: Vec<NotMounted>,
     problems: &'a [DepProblem],
@@ -168,16 +179,14 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             .filter(|w| !loaded.warnings.contains(w))
             .cloned(),
     );
-    let shadowed: Vec<ShadowedJson> = plan
-        .tree
-        .shadowed()
-        .map(|s| ShadowedJson {
-            path: lossy(&s.path).into_owned(),
-            kind: s.hidden_kind.name(),
-            hidden: Named::of(s.hidden),
-            shown: s.shown.map(Named::of),
-        })
-        .collect();
+    let json = |s: plan::Shadowed<'_>| ShadowedJson {
+        path: lossy(&s.path).into_owned(),
+        kind: s.hidden_kind.name(),
+        hidden: Named::of(s.hidden),
+        shown: s.shown.map(Named::of),
+    };
+    let shadowed: Vec<ShadowedJson> = plan.tree.shadowed().map(json).collect();
+    let refused_shadows: Vec<ShadowedJson> = plan.tree.refused_shadows().map(json).collect();
     let described = |r: &plan::Refusal| NotMounted {
         named: Named {
             layer: r.layer.unwrap_or(Layer::System),
@@ -211,6 +220,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             generation,
             fallback: loaded.fallback,
             shadowed,
+            refused_shadows,
             not_mounted,
             not_activated,
             problems: &deps.problems,
@@ -230,16 +240,25 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
     if loaded.fallback {
         out.line("active.list is unusable: this is the newest valid generation file")?;
     }
-    out.line(format_args!("shadowed paths: {}", shadowed.len()))?;
-    for s in &shadowed {
-        let shown = match &s.shown {
-            Some(n) => format!("{} ({}/{})", n.label, n.layer, n.file_name),
-            None => "the shine-through directory".to_string(),
-        };
-        out.line(format_args!(
-            "  /{}: {} of {} ({}/{}) hidden by {shown}",
-            s.path, s.kind, s.hidden.label, s.hidden.layer, s.hidden.file_name,
-        ))?;
+    for (title, list, verb) in [
+        ("shadowed paths", &shadowed, "hidden by"),
+        (
+            "refused shadows (the layer's policy: may-shadow no)",
+            &refused_shadows,
+            "refused; shown:",
+        ),
+    ] {
+        out.line(format_args!("{title}: {}", list.len()))?;
+        for s in list {
+            let shown = match &s.shown {
+                Some(n) => format!("{} ({}/{})", n.label, n.layer, n.file_name),
+                None => "the shine-through directory".to_string(),
+            };
+            out.line(format_args!(
+                "  /{}: {} of {} ({}/{}) {verb} {shown}",
+                s.path, s.kind, s.hidden.label, s.hidden.layer, s.hidden.file_name,
+            ))?;
+        }
     }
     for (title, list) in [
         ("not mounted", &not_mounted),

@@ -103,6 +103,12 @@ pub struct SourcePackage {
     pub gid: u32,
     /// Whether setuid/setgid bits are stripped from its nodes.
     pub strip_setid: bool,
+    /// Whether it may replace paths of lower layers (the trust policy's
+    /// `may-shadow`; by default not for a layer whose packages directory is
+    /// not owned by root): a package that may not still adds paths and
+    /// entries to lower directories, but its file (or its directory over a
+    /// lower file) is refused where a lower layer has the path.
+    pub may_shadow: bool,
 }
 
 /// Why the packages to mount could not be found.
@@ -254,6 +260,7 @@ pub fn resolve_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Resolv
                         uid: 0,
                         gid: 0,
                         strip_setid: false,
+                        may_shadow: true,
                     })
                     .collect(),
                 ..Resolved::default()
@@ -315,6 +322,7 @@ fn resolve_generation(
             Vec::new()
         }
     };
+    let policy = root.policy()?;
     let mut owners = std::collections::HashMap::new();
     let mut packages = Vec::with_capacity(generation.packages.len());
     // Mount order: the layer first, then the activation order (a stable sort).
@@ -337,6 +345,7 @@ fn resolve_generation(
             uid: owner.0,
             gid: owner.1,
             strip_setid: layer == Layer::User,
+            may_shadow: policy.may_shadow(layer),
         });
     }
     Ok(Resolved {
@@ -351,6 +360,7 @@ fn resolve_generation(
 
 /// Every `*.hpkg` of the chosen layers of a root without state.
 fn scan_root(root: &Path, layers: Vec<Layer>) -> Result<Resolved, SourceError> {
+    let policy = crate::trust::Policy::load(&crate::layout::Layout::new(root))?;
     let mut out = Vec::new();
     for layer in layers {
         let dir = root.join(layer.name()).join("packages");
@@ -364,6 +374,7 @@ fn scan_root(root: &Path, layers: Vec<Layer>) -> Result<Resolved, SourceError> {
                 uid,
                 gid,
                 strip_setid: layer == Layer::User,
+                may_shadow: policy.may_shadow(layer),
             });
         }
     }

@@ -166,6 +166,8 @@ pub struct Tree {
     shine_nodes: Vec<u32>,
     /// What the merge hid against the packages' wishes.
     warnings: Vec<String>,
+    /// Nodes refused by the shadowing policy.
+    refused_shadows: Vec<Shadow>,
 }
 
 /// A node of the tree, borrowed.
@@ -244,6 +246,7 @@ impl Tree {
             shine: shine.to_vec(),
             shine_nodes: built.shine_nodes,
             warnings: built.warnings,
+            refused_shadows: built.refused,
         })
     }
 
@@ -324,7 +327,19 @@ impl Tree {
 
     /// Every hidden node, in breadth-first order of its path.
     pub fn shadowed(&self) -> impl Iterator<Item = Shadowed<'_>> + '_ {
-        self.shadows.iter().filter_map(move |s| {
+        self.describe(&self.shadows)
+    }
+
+    /// Every node that a package of a layer that may not shadow lower
+    /// layers (the trust policy's `may-shadow no`) would have put over a
+    /// lower layer's, and that was refused: `hidden` is the refused
+    /// package, `shown` the one the tree shows.
+    pub fn refused_shadows(&self) -> impl Iterator<Item = Shadowed<'_>> + '_ {
+        self.describe(&self.refused_shadows)
+    }
+
+    fn describe<'t>(&'t self, records: &'t [Shadow]) -> impl Iterator<Item = Shadowed<'t>> + 't {
+        records.iter().filter_map(move |s| {
             let node = self.at(s.node)?;
             let hidden = self.packages.get(s.pkg as usize)?;
             Some(Shadowed {

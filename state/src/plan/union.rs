@@ -55,6 +55,9 @@ pub(super) struct Built {
     /// What the build had to hide against the packages' wishes (a
     /// package's non-directory where a shine-through directory stands).
     pub(super) warnings: Vec<String>,
+    /// Nodes of layers that may not shadow lower layers, refused where
+    /// they would have (the node is the path's union node).
+    pub(super) refused: Vec<Shadow>,
 }
 
 /// Merge the packages (ascending priority) into nodes and shadows, leaving
@@ -89,6 +92,16 @@ pub(super) fn build(
     };
     let mut shine_nodes = vec![0u32; shine.len()];
     let mut warnings = Vec::new();
+    let mut refused = Vec::new();
+    // Per package: its layer, and whether it may shadow lower layers.
+    let layer_of = |p: u32| packages.get(p as usize).and_then(|m| m.source().layer);
+    let may_shadow = |p: u32| {
+        packages
+            .get(p as usize)
+            .is_none_or(|m| m.source().may_shadow)
+    };
+    let mut kept: Vec<(u32, EntryId)> = Vec::new();
+    let mut denied: Vec<(u32, EntryId)> = Vec::new();
 
     let mut nodes = vec![Node {
         pkg: ROOT_PKG,
@@ -128,6 +141,24 @@ pub(super) fn build(
                 .unwrap_or(rest.len());
             let (group, tail) = rest.split_at(len);
             rest = tail;
+            // A member of a layer that may not shadow is refused where a
+            // lower layer has the path, unless both are directories (it
+            // may add entries to a lower directory, not replace anything).
+            kept.clear();
+            denied.clear();
+            for &m in group {
+                let refuse = !may_shadow(m.0)
+                    && group.iter().any(|&q| {
+                        matches!((layer_of(q.0), layer_of(m.0)), (Some(a), Some(b)) if a < b)
+                            && (kind(m) != EntryKind::Directory || kind(q) != EntryKind::Directory)
+                    });
+                if refuse {
+                    denied.push(m);
+                } else {
+                    kept.push(m);
+                }
+            }
+            let group = &kept[..];
             let Some((&winner, lower)) = group.split_last() else {
                 continue;
             };
@@ -166,6 +197,11 @@ pub(super) fn build(
                     first_child: 0,
                     child_count: 0,
                 });
+                refused.extend(denied.iter().map(|&(pkg, entry)| Shadow {
+                    node: index,
+                    pkg,
+                    entry,
+                }));
                 if !merged.is_empty() {
                     queue.push_back((index, merged, name(&winner).to_vec()));
                 }
@@ -191,6 +227,11 @@ pub(super) fn build(
                 first_child: 0,
                 child_count: 0,
             });
+            refused.extend(denied.iter().map(|&(pkg, entry)| Shadow {
+                node: index,
+                pkg,
+                entry,
+            }));
             let winner_is_dir = kind(winner) == EntryKind::Directory;
             let mut merged: Vec<Contributor> = Vec::new();
             let mut opaque = !winner_is_dir;
@@ -241,6 +282,7 @@ pub(super) fn build(
         shadows,
         shine_nodes,
         warnings,
+        refused,
     })
 }
 
