@@ -353,6 +353,20 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
     );
     assert!(read(&m, "stray").is_none());
     assert_eq!(generation(root), g);
+    // status lists it, with the policy's reason.
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["-R", root, "status", "--json"])).unwrap();
+    let listed = status["not_activated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["file_name"] == "stray-1.0-1-x86_64.hpkg")
+        .unwrap_or_else(|| panic!("status does not list the untrusted drop-in: {status}"));
+    assert_eq!(listed["reason"]["kind"], "untrusted");
+    assert!(listed["message"]
+        .as_str()
+        .unwrap()
+        .contains("refused by the trust policy of the user layer"));
     std::fs::remove_file(&dropped).unwrap();
     ok(&[
         "-R",

@@ -104,6 +104,12 @@ pub enum Refused {
     },
     /// It requires a package that is itself not mounted.
     NeedsRefused,
+    /// Its layer's trust policy requires it to be vouched for, and nothing
+    /// vouches for it.
+    Untrusted {
+        /// Why (what was looked for).
+        reason: String,
+    },
     /// A valid package file in a packages directory that the generation in
     /// force does not hold: a running mount activates it (unless its layer
     /// already has it under another name), `pkgctl add` does otherwise.
@@ -120,6 +126,7 @@ impl fmt::Display for Refused {
             Refused::NeedsRefused => {
                 f.write_str("it requires a package that is itself not mounted")
             }
+            Refused::Untrusted { reason } => f.write_str(reason),
             Refused::NotActivated => f.write_str("not in the generation in force (not activated)"),
         }
     }
@@ -279,12 +286,18 @@ pub fn plan_resolved(
 
 /// The files of `root`'s packages directories that `generation` does not
 /// hold, each with why it is not mounted: a file that is not a valid
-/// package (half-copied, damaged) says what the reader found, a valid one
-/// is [`Refused::NotActivated`].
+/// package (half-copied, damaged) says what the reader found, one the
+/// layer's trust policy refuses is [`Refused::Untrusted`], any other is
+/// [`Refused::NotActivated`].
 pub fn unactivated(
     root: &crate::root::Root,
     generation: &crate::active_list::Generation,
 ) -> crate::error::Result<Vec<Refusal>> {
+    let untrusted: std::collections::HashMap<PathBuf, String> = root
+        .untrusted_files()?
+        .into_iter()
+        .map(|r| (r.path, r.reason))
+        .collect();
     let mut out = Vec::new();
     for layer in Layer::ALL {
         for name in root.package_files(layer)? {
@@ -296,7 +309,12 @@ pub fn unactivated(
                 Ok(p) => (
                     Some(p.info().name.clone()),
                     Some(crate::deps::label(p.info())),
-                    Refused::NotActivated,
+                    match untrusted.get(&path) {
+                        Some(reason) => Refused::Untrusted {
+                            reason: reason.clone(),
+                        },
+                        None => Refused::NotActivated,
+                    },
                 ),
                 Err(e) => (
                     None,
