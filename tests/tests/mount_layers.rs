@@ -311,7 +311,7 @@ fn written_root() -> WrittenRoot {
         Some(WRITTEN_GID),
     )
     .unwrap();
-    allow_user_shadowing(&r);
+    allow_user_shadowing(r);
 
     let owned_by = |label: &str| {
         let (uid, gid) = if label.ends_with("(user)") {
