@@ -62,6 +62,11 @@ pub enum Error {
     /// The generation asked for is not kept (never existed, or was collected).
     #[error("generation {0} does not exist (or was removed by gc)")]
     NoSuchGeneration(u64),
+    /// `gc` asked to keep fewer than one generation.
+    #[error(
+        "gc must keep at least 1 generation (asked to keep {0}); the current one is always kept"
+    )]
+    KeepTooFew(usize),
     /// `rollback` without a target on a generation without parent.
     #[error("generation {0} has no parent to roll back to")]
     NoParent(u64),

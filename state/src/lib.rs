@@ -12,6 +12,7 @@
 //!     blocked-entries        optional: paths to hide from the mounted tree
 //!     lock                   flock target of transactions ([`lock`])
 //!     journal                only while a transaction moves files ([`journal`])
+//!     mounts/<pid>-<n>.mount one per live mount, held locked ([`mounts`])
 //!   data/
 //! ```
 //!
@@ -49,6 +50,8 @@
 //! | [`Root::remove`]`(&[spec], force, reason) -> Result<Commit>` | deactivate by name, file name, or `layer/…` |
 //! | [`Root::rollback`]`(Option<n>, reason) -> Result<Commit>` | new generation with n's set (default: parent) |
 //! | [`Root::gc`]`(keep) -> Result<GcReport>` | drop old unpinned generations and unused store files |
+//! | [`Root::register_mount`]`(n, &mountpoint) -> Result<MountRegistration>` | a mount serving n: gc keeps n while it is held |
+//! | [`Root::live_mounts`]`() -> Result<Vec<LiveMount>>` | the registrations whose lock is held (stale ones removed) |
 //! | [`Root::pin`]`(n)`, [`Root::unpin`]`(n) -> Result<Vec<String>>` | protect a generation from gc |
 //! | [`Root::verify`]`() -> Result<Vec<VerifyProblem>>` | every package of every kept generation present and intact |
 //! | [`Root::sync_from_dirs`]`(reason, &open_file) -> Result<SyncReport>` | the daemon: follow the packages directories |
@@ -75,7 +78,8 @@
 //!   `{"kind": "conflict", "package", "name", "requirement", "other", "other_name"}`
 //!   (`package`/`other` index the checked list)
 //! * [`VerifyProblem`]: `{"kind": "missing" | "mismatch" | "corrupt-list" | "warning", ...}`
-//! * [`GcReport`]: `{"removed_generations", "removed_store_files", "freed_bytes", "warnings"}`
+//! * [`GcReport`]: `{"removed_generations", "removed_store_files", "freed_bytes", "warnings",
+//!   "kept_mounted": [LiveMount...]}`; [`LiveMount`]: `{"generation", "mountpoint", "pid"}`
 //! * [`SyncReport`]: `{"commit", "rejected": [{"layer", "path", "reason"}]}`
 //!
 //! Reading (`current`, `generations`, `generation`, `resolve_path`,
@@ -93,6 +97,7 @@ pub mod generation;
 pub mod journal;
 pub mod layout;
 pub mod lock;
+pub mod mounts;
 pub mod ops;
 pub mod root;
 pub mod store;
@@ -108,6 +113,7 @@ pub use gc::GcReport;
 pub use generation::{GenerationList, Loaded};
 pub use layout::{Layer, Layout};
 pub use lock::LockWait;
+pub use mounts::{LiveMount, MountRegistration};
 pub use ops::DependencyReport;
 pub use root::Root;
 pub use sync::{Rejected, SyncReport};
@@ -149,4 +155,5 @@ pub const FAILPOINTS: &[&str] = &[
     "repair.rename",
     "repair.dirsync",
     "init.dirsync",
+    "mount.rename",
 ];

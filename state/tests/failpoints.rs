@@ -34,6 +34,8 @@ enum Op {
     Repair,
     /// Initialise a new root.
     Init,
+    /// Register a mount.
+    Mount,
 }
 
 fn op_for(point: &str) -> Op {
@@ -46,6 +48,7 @@ fn op_for(point: &str) -> Op {
         "store.rename" | "store.dirsync" => Op::Retain,
         p if p.starts_with("repair.") => Op::Repair,
         "init.dirsync" => Op::Init,
+        "mount.rename" => Op::Mount,
         _ => Op::Add,
     }
 }
@@ -117,6 +120,11 @@ fn run(s: &Scratch, op: Op, point: &str, open: &fs::File) -> Result<Vec<String>,
             fail::cfg(point, "return").unwrap();
             Root::init(s.dir.path().join("fresh")).map(|_| Vec::new())
         }
+        Op::Mount => {
+            fail::cfg(point, "return").unwrap();
+            r.register_mount(4, std::path::Path::new("/mnt"))
+                .map(|_| Vec::new())
+        }
     };
     fail::remove(point);
     result.map_err(|e| e.to_string())
@@ -166,6 +174,11 @@ fn every_failpoint_leaves_the_old_generation_in_force() {
                 }
                 if op == Op::Init {
                     assert!(!s.dir.path().join("fresh/system/state/active.list").exists());
+                }
+                if op == Op::Mount {
+                    // No registration, not even its temporary, is left.
+                    assert_eq!(fs::read_dir(l.mounts_dir()).unwrap().count(), 0);
+                    assert_eq!(s.root.live_mounts().unwrap(), vec![]);
                 }
             }
             (_, Ok(w)) => panic!("{point}: {op:?} did not fail ({w:?})"),

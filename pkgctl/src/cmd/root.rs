@@ -114,8 +114,9 @@ pub struct RollbackArgs {
 
 /// Remove old generations and the stored package files only they needed.
 ///
-/// Keeps the newest --keep generations, every pinned one and the current
-/// one.
+/// Keeps the newest --keep generations, every pinned one, the current one,
+/// and every one a running packagefs mount serves (each is named, with its
+/// mount point, when nothing else kept it).
 ///
 /// Example:
 ///
@@ -124,8 +125,8 @@ pub struct RollbackArgs {
 #[command(verbatim_doc_comment)]
 pub struct GcArgs {
     /// How many of the newest generations to keep (at least 1).
-    #[arg(long, default_value_t = 5)]
-    pub keep: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: u64,
 }
 
 /// Protect generation N from gc.
@@ -267,7 +268,8 @@ pub fn rollback(args: &RollbackArgs, path: &Path) -> Result<()> {
 /// `pkgctl gc`.
 pub fn gc(args: &GcArgs, path: &Path) -> Result<()> {
     let root = open(path)?;
-    let report = root.gc(args.keep).map_err(|e| CliError::state(path, e))?;
+    let keep = usize::try_from(args.keep).unwrap_or(usize::MAX);
+    let report = root.gc(keep).map_err(|e| CliError::state(path, e))?;
     warn_all(&report.warnings);
     if !report.removed_generations.is_empty() || !report.removed_store_files.is_empty() {
         tracing::info!(
@@ -292,6 +294,14 @@ pub fn gc(args: &GcArgs, path: &Path) -> Result<()> {
         report.removed_store_files.len(),
         report.freed_bytes
     ))?;
+    for m in &report.kept_mounted {
+        out.line(format_args!(
+            "kept generation {}: mounted at {} (pid {})",
+            m.generation,
+            m.mountpoint.display(),
+            m.pid
+        ))?;
+    }
     out.finish()
 }
 
