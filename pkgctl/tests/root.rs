@@ -442,6 +442,33 @@ fn gc_spares_a_mounted_generation_and_refuses_keep_zero() {
 }
 
 #[test]
+fn a_package_active_in_one_layer_is_refused_in_another_unless_forced() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE]));
+    let err = one_line_failure(&env.add(&["--layer", "user"], &[BASE]));
+    assert!(
+        err.contains(&format!("user/{BASE}"))
+            && err.contains(&format!("system/{BASE}"))
+            && err.contains("\"hello_base\"")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(listed(&env), vec![pair("system", "hello_base")]);
+    let out = env.add(&["--layer", "user", "--force"], &[BASE]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("active in two layers"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        listed(&env),
+        vec![pair("system", "hello_base"), pair("user", "hello_base")]
+    );
+}
+
+#[test]
 fn verify_passes_then_finds_a_modified_package_file() {
     let env = Env::new();
     env.init();

@@ -97,6 +97,20 @@ pub enum Error {
         /// The existing file.
         path: PathBuf,
     },
+    /// `add` of a package whose name is already active in another layer.
+    #[error("{layer}/{file}: package {name:?} is already active in the {other_layer} layer as {other_layer}/{other_file}; a package may be active in one layer only (remove it first, or use --force to keep both)")]
+    ActiveInOtherLayer {
+        /// The package name.
+        name: String,
+        /// The layer being added to.
+        layer: Layer,
+        /// The file being added.
+        file: String,
+        /// The layer where that name is active.
+        other_layer: Layer,
+        /// The active file of that name.
+        other_file: String,
+    },
     /// The same file name given twice for one layer in one `add`.
     #[error("{name:?} is given twice for the {layer} layer")]
     DuplicateName {

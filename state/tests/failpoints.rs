@@ -207,11 +207,12 @@ fn every_failpoint_leaves_the_old_generation_in_force() {
         let d = s.incoming(PLAIN[2], "d.hpkg");
         let next = s
             .root
-            .add(&[d], Layer::System, false, "next")
+            // User: d is a ref_minimal, as b2 there (one package, one layer).
+            .add(&[d], Layer::User, false, "next")
             .unwrap_or_else(|e| panic!("{point}: next: {e}"));
         assert!(next.changed, "{point}");
         let current = assert_consistent(&l, true);
-        assert!(current.find(Layer::System, "d.hpkg").is_some());
+        assert!(current.find(Layer::User, "d.hpkg").is_some());
         if op == Op::Pin {
             // Pinned or not, active.list agrees with the generation file.
             let own = read_gen(&l.generation_file(4));

@@ -52,9 +52,11 @@ impl From<LayerArg> for Layer {
 /// Each file is copied into ROOT/<layer>/packages/ under its own name and
 /// checked before anything is committed. A resulting set with new unmet
 /// requirements or conflicts is refused (each problem is printed on its own
-/// line), unless --force; --force also replaces a different file of the same
-/// name in the layer. Prints the new generation and the packages added
-/// (`+ layer/file`) and removed (`- layer/file`).
+/// line), unless --force. A package whose name is already active in another
+/// layer is refused too (one package, one layer), unless --force. --force
+/// also replaces a different file of the same name in the layer. Prints the
+/// new generation and the packages added (`+ layer/file`) and removed
+/// (`- layer/file`).
 ///
 /// Example:
 ///
@@ -65,7 +67,8 @@ pub struct AddArgs {
     /// The layer to add to.
     #[arg(long, value_enum, default_value = "system")]
     pub layer: LayerArg,
-    /// Accept dependency problems and replace same-named files.
+    /// Accept dependency problems, a package active in another layer too,
+    /// and replace same-named files.
     #[arg(long)]
     pub force: bool,
     /// The package files.
