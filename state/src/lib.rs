@@ -61,6 +61,7 @@
 //! | [`Root::check_dependencies`]`(&Generation) -> DependencyReport` | unmet requirements and conflicts |
 //! | [`Root::blocked_entries`]`() -> Result<Vec<String>>` | paths to hide from the mount |
 //! | [`deps::check`]`(&[PackageInfo]) -> Vec<DepProblem>` | dependency check of any set |
+//! | [`display::label`]`(&PackageInfo) -> String` | `name-version` for people (Debian versions decoded) |
 //! | [`deps::mountable`]`(&[&PackageInfo]) -> Vec<bool>` | what the daemon may mount |
 //!
 //! # JSON
@@ -88,8 +89,10 @@
 //! guarantees); a transaction first finishes the cleanup of any interrupted one.
 
 pub mod active_list;
+pub mod debian_version;
 pub mod deps;
 pub mod digest;
+pub mod display;
 pub mod error;
 pub mod fsutil;
 pub mod gc;

@@ -197,7 +197,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
         Named {
             layer: i.map(|p| p.layer).unwrap_or(Layer::System),
             file_name: i.map(|p| p.file_name.clone()).unwrap_or_default(),
-            label: format!("{}-{}", info.name, info.version),
+            label: state::display::label(info),
         }
     };
     let shadowed: Vec<ShadowedJson> = tree
@@ -217,7 +217,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             file_name: p.file_name.clone(),
             label: root
                 .package_info(p)
-                .map(|info| format!("{}-{}", info.name, info.version))
+                .map(|info| state::display::label(&info))
                 .unwrap_or_default(),
         })
         .collect();
