@@ -717,6 +717,24 @@ fn create_is_reproducible_and_refuses_bad_info() {
     let msg = one_line_failure(&out, &bad);
     assert!(msg.contains("line"), "{msg}");
     assert!(!tmp.path().join("c.hpkg").exists());
+    // One missing every field but name and version: all named, in one line.
+    fs::write(&bad, "name foo\nversion 1.0-1\n").unwrap();
+    let out = pkgctl(&[
+        &"create",
+        &tree,
+        &"-o",
+        &tmp.path().join("c.hpkg"),
+        &"--info",
+        &bad,
+    ]);
+    let msg = one_line_failure(&out, &bad);
+    assert!(
+        msg.contains(
+            "required fields summary, description, vendor, packager, architecture, \
+             copyrights, licenses and provides are not set"
+        ),
+        "{msg}"
+    );
     // No info at all.
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
