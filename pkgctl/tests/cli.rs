@@ -743,6 +743,76 @@ fn create_is_reproducible_and_refuses_bad_info() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(".PackageInfo"));
 }
 
+/// The minimal `.PackageInfo` the README shows (the fenced block after its
+/// `minimal-packageinfo` marker).
+fn readme_minimal_info() -> String {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let block: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.contains("<!-- minimal-packageinfo"))
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(block.len() >= 10, "README: no minimal .PackageInfo found");
+    block.join("\n") + "\n"
+}
+
+#[test]
+fn the_readme_minimal_package_info_is_accepted_and_minimal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("hello");
+    fs::create_dir_all(tree.join("bin")).unwrap();
+    fs::write(tree.join("bin/hello"), "#!/bin/sh\necho hello\n").unwrap();
+    let info = readme_minimal_info();
+    fs::write(tree.join(".PackageInfo"), &info).unwrap();
+    let pkg = tmp.path().join("hello-1.0-1-any.hpkg");
+    let out = pkgctl(&[&"create", &tree, &"-o", &pkg, &"-q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&stdout(&pkgctl(&[&"info", &"--json", &pkg]))).unwrap();
+    assert_eq!(doc["info"]["name"], "hello");
+    // Minimal: without any one of its lines, create refuses, naming the field.
+    let lines: Vec<&str> = info.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let field = line.split_whitespace().next().unwrap();
+        let mut fewer = lines.clone();
+        fewer.remove(i);
+        let bad = tmp.path().join("fewer.PackageInfo");
+        fs::write(&bad, fewer.join("\n") + "\n").unwrap();
+        let out = pkgctl(&[
+            &"create",
+            &tree,
+            &"-o",
+            &tmp.path().join("x.hpkg"),
+            &"--info",
+            &bad,
+        ]);
+        let msg = one_line_failure(&out, &bad);
+        assert!(msg.contains(&format!("field {field} is not set")), "{msg}");
+    }
+    // Emptied values are named together, with the info file.
+    let emptied = info
+        .replace("\"Says hello\"", "\"\"")
+        .replace("\"MIT\"", "{}");
+    let bad = tmp.path().join("empty.PackageInfo");
+    fs::write(&bad, emptied).unwrap();
+    let out = pkgctl(&[
+        &"create",
+        &tree,
+        &"-o",
+        &tmp.path().join("y.hpkg"),
+        &"--info",
+        &bad,
+    ]);
+    let msg = one_line_failure(&out, &bad);
+    assert!(msg.contains("empty: summary, licenses"), "{msg}");
+}
+
 #[test]
 fn recompress_keeps_attributes_linux_cannot_hold() {
     let tmp = tempfile::tempdir().unwrap();
