@@ -491,5 +491,32 @@ mod tests {
         let mut g = sample(false);
         g.packages.push(g.packages[0].clone());
         assert!(g.encode().is_err());
+        // Times a list cannot hold: a fraction of a second (each check alone
+        // refuses), after the year 9999, before 1970.
+        for time in [
+            UNIX_EPOCH + Duration::from_millis(1_767_323_045_500),
+            UNIX_EPOCH + Duration::from_secs(400_000_000_000),
+            UNIX_EPOCH - Duration::from_secs(1),
+        ] {
+            let g = Generation {
+                time,
+                ..sample(false)
+            };
+            assert!(g.encode().is_err(), "{time:?}");
+        }
+    }
+
+    #[test]
+    fn references_is_about_content() {
+        let g = sample(false);
+        for p in &g.packages {
+            assert!(g.references(&p.hash));
+        }
+        assert!(!g.references(&Digest::of_bytes(b"elsewhere")));
+        let empty = Generation {
+            packages: vec![],
+            ..sample(false)
+        };
+        assert!(!empty.references(&g.packages[0].hash));
     }
 }

@@ -224,6 +224,54 @@ fn every_failpoint_leaves_the_old_generation_in_force() {
     scenario.teardown();
 }
 
+/// The undo of an interrupted commit keeps in the store exactly what a kept
+/// generation references: a failed add leaves no store copy of its new
+/// package, a failed sync keeps the copy it retained of a deleted active
+/// package (the generation in force needs it).
+#[test]
+fn undo_keeps_exactly_the_referenced_store_files() {
+    let scenario = FailScenario::setup();
+    for point in ["stage.dirsync", "genfile.rename", "active.rename"] {
+        let s = setup();
+        let l = s.layout().clone();
+        let c = s.incoming(PLAIN[3], "c.hpkg");
+        let c_hash = file_hash(&c);
+        fail::cfg(point, "return").unwrap();
+        let added = s.root.add(&[&c], Layer::Common, false, "add c");
+        fail::remove(point);
+        assert!(added.is_err(), "{point}");
+        assert!(!l.package_file(Layer::Common, "c.hpkg").exists(), "{point}");
+        assert!(
+            !l.store_file(&c_hash).exists(),
+            "{point}: the undo kept a store file no generation references"
+        );
+
+        let a = l.package_file(Layer::User, "a.hpkg");
+        let a_hash = file_hash(&a);
+        let open = fs::File::open(&a).unwrap();
+        fs::remove_file(&a).unwrap();
+        let give = |_: &state::ActivePackage| open.try_clone().ok();
+        fail::cfg(point, "return").unwrap();
+        let synced = s.root.sync_from_dirs("sync", &give);
+        fail::remove(point);
+        assert!(synced.is_err(), "{point}");
+        assert!(
+            l.store_file(&a_hash).is_file(),
+            "{point}: the undo dropped the retained copy generation 4 needs"
+        );
+        assert_eq!(s.root.current().unwrap().generation.number, 4);
+        let missing: Vec<_> = s
+            .root
+            .verify()
+            .unwrap()
+            .into_iter()
+            .filter(|p| matches!(p, state::VerifyProblem::Missing { .. }))
+            .collect();
+        assert_eq!(missing, vec![], "{point}");
+    }
+    scenario.teardown();
+}
+
 /// Each failpoint name is a real step (sanity for the list in the crate).
 #[test]
 fn failpoint_list_has_no_duplicates() {
