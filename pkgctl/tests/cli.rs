@@ -685,6 +685,18 @@ fn create_then_extract_reproduces_each_source_tree() {
     }
 }
 
+/// `pkgctl create TREE --info DIR/bad.PackageInfo` with `info` as that file:
+/// a one-line failure naming it, and no package written. Returns the line.
+fn create_refused(tree: &Path, info: &str, dir: &Path) -> String {
+    let bad = dir.join("bad.PackageInfo");
+    let pkg = dir.join("refused.hpkg");
+    fs::write(&bad, info).unwrap();
+    let out = pkgctl(&[&"create", &tree, &"-o", &pkg, &"--info", &bad]);
+    let msg = one_line_failure(&out, &bad);
+    assert!(!pkg.exists(), "{msg}");
+    msg
+}
+
 #[test]
 fn create_is_reproducible_and_refuses_bad_info() {
     let tmp = tempfile::tempdir().unwrap();
@@ -704,30 +716,10 @@ fn create_is_reproducible_and_refuses_bad_info() {
         "same tree, same bytes"
     );
     // An info file with a syntax error names itself and the line.
-    let bad = tmp.path().join("bad.PackageInfo");
-    fs::write(&bad, "name foo\nversion\n").unwrap();
-    let out = pkgctl(&[
-        &"create",
-        &tree,
-        &"-o",
-        &tmp.path().join("c.hpkg"),
-        &"--info",
-        &bad,
-    ]);
-    let msg = one_line_failure(&out, &bad);
+    let msg = create_refused(&tree, "name foo\nversion\n", tmp.path());
     assert!(msg.contains("line"), "{msg}");
-    assert!(!tmp.path().join("c.hpkg").exists());
     // One missing every field but name and version: all named, in one line.
-    fs::write(&bad, "name foo\nversion 1.0-1\n").unwrap();
-    let out = pkgctl(&[
-        &"create",
-        &tree,
-        &"-o",
-        &tmp.path().join("c.hpkg"),
-        &"--info",
-        &bad,
-    ]);
-    let msg = one_line_failure(&out, &bad);
+    let msg = create_refused(&tree, "name foo\nversion 1.0-1\n", tmp.path());
     assert!(
         msg.contains(
             "required fields summary, description, vendor, packager, architecture, \
@@ -782,34 +774,14 @@ fn the_readme_minimal_package_info_is_accepted_and_minimal() {
         let field = line.split_whitespace().next().unwrap();
         let mut fewer = lines.clone();
         fewer.remove(i);
-        let bad = tmp.path().join("fewer.PackageInfo");
-        fs::write(&bad, fewer.join("\n") + "\n").unwrap();
-        let out = pkgctl(&[
-            &"create",
-            &tree,
-            &"-o",
-            &tmp.path().join("x.hpkg"),
-            &"--info",
-            &bad,
-        ]);
-        let msg = one_line_failure(&out, &bad);
+        let msg = create_refused(&tree, &(fewer.join("\n") + "\n"), tmp.path());
         assert!(msg.contains(&format!("field {field} is not set")), "{msg}");
     }
     // Emptied values are named together, with the info file.
     let emptied = info
         .replace("\"Says hello\"", "\"\"")
         .replace("\"MIT\"", "{}");
-    let bad = tmp.path().join("empty.PackageInfo");
-    fs::write(&bad, emptied).unwrap();
-    let out = pkgctl(&[
-        &"create",
-        &tree,
-        &"-o",
-        &tmp.path().join("y.hpkg"),
-        &"--info",
-        &bad,
-    ]);
-    let msg = one_line_failure(&out, &bad);
+    let msg = create_refused(&tree, &emptied, tmp.path());
     assert!(msg.contains("empty: summary, licenses"), "{msg}");
 }
 

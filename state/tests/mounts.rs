@@ -9,16 +9,18 @@ use std::path::Path;
 use std::process::{Child, Command};
 
 use common::*;
-use state::{Error, Layer, LiveMount};
+use state::{Digest, Error, Layer, LiveMount};
 
-/// Generations 2 (+a), 3 (+b), 4 (-a: a's content only in the store).
-fn three_generations(s: &Scratch) {
+/// Generations 2 (+a), 3 (+b), 4 (-a: a's content only in the store);
+/// returns a's content hash.
+fn three_generations(s: &Scratch) -> Digest {
     let a = s.incoming(PLAIN[0], "a.hpkg");
     let b = s.incoming(PLAIN[1], "b.hpkg");
     s.root.add(&[a], Layer::User, false, "add a").unwrap();
     s.root.add(&[b], Layer::User, false, "add b").unwrap();
     s.root.remove(&["a.hpkg"], false, "rm a").unwrap();
     assert_eq!(s.root.current().unwrap().generation.number, 4);
+    file_hash(&fixtures().join(PLAIN[0]))
 }
 
 fn mount_files(s: &Scratch) -> Vec<String> {
@@ -34,8 +36,7 @@ fn mount_files(s: &Scratch) -> Vec<String> {
 fn gc_keeps_a_mounted_generation_until_the_registration_is_dropped() {
     let s = Scratch::new();
     let l = s.layout();
-    three_generations(&s);
-    let a_hash = file_hash(&fixtures().join(PLAIN[0]));
+    let a_hash = three_generations(&s);
 
     // A mount serving the previous generation (`--generation previous`).
     let reg = s.root.register_mount(3, Path::new("/mnt/prev")).unwrap();
@@ -87,8 +88,7 @@ fn gc_keeps_a_mounted_generation_until_the_registration_is_dropped() {
 fn a_mount_of_a_store_only_generation_keeps_its_store_files() {
     let s = Scratch::new();
     let l = s.layout();
-    three_generations(&s);
-    let a_hash = file_hash(&fixtures().join(PLAIN[0]));
+    let a_hash = three_generations(&s);
     // Generation 2 holds only a; the newest generation does not.
     let _reg = s.root.register_mount(2, Path::new("/m")).unwrap();
     let report = s.root.gc(1).unwrap();
