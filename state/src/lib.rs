@@ -58,10 +58,10 @@
 //! | [`Root::retain_from_fd`]`(&File, Digest, size) -> Result<bool>` | copy an open file into the store |
 //! | [`Root::resolve_path`]`(&ActivePackage) -> PathBuf` | where a package's file is (store or packages/) |
 //! | [`Root::package_info`]`(&ActivePackage) -> Result<Arc<PackageInfo>>` | its metadata (cached) |
+//! | [`display::label`]`(&PackageInfo) -> String` | `name-version` for people (Debian versions decoded) |
 //! | [`Root::check_dependencies`]`(&Generation) -> DependencyReport` | unmet requirements and conflicts |
 //! | [`Root::blocked_entries`]`() -> Result<Vec<String>>` | paths to hide from the mount |
 //! | [`deps::check`]`(&[PackageInfo]) -> Vec<DepProblem>` | dependency check of any set |
-//! | [`display::label`]`(&PackageInfo) -> String` | `name-version` for people (Debian versions decoded) |
 //! | [`deps::mountable`]`(&[&PackageInfo]) -> Vec<bool>` | what the daemon may mount |
 //!
 //! # JSON
