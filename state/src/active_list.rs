@@ -507,6 +507,31 @@ mod tests {
     }
 
     #[test]
+    fn frame_errors_name_the_checksum_line_and_the_size_limit() {
+        let bytes = sample(false).encode().unwrap();
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        let mut bad = bytes.clone();
+        let last_digit = bad.len() - 2;
+        bad[last_digit] = if bad[last_digit] == b'0' { b'1' } else { b'0' };
+        let e = Generation::parse(&bad).unwrap_err();
+        assert_eq!(
+            (e.line, e.message.contains("mismatch")),
+            (lines, true),
+            "{e}"
+        );
+        // Exactly the limit is accepted; one byte more is refused as such.
+        let limit = usize::try_from(MAX_LIST_SIZE).unwrap();
+        let checksum_line = 16 + 64 + 1;
+        let body = "x".repeat(limit - checksum_line - 1) + "\n";
+        let framed = frame(body.into_bytes());
+        assert_eq!(framed.len(), limit);
+        assert_eq!(unframe(&framed).unwrap().1, 1);
+        let body = "x".repeat(limit - checksum_line) + "\n";
+        let e = unframe(&frame(body.into_bytes())).unwrap_err();
+        assert!(e.message.starts_with("larger than"), "{e}");
+    }
+
+    #[test]
     fn references_is_about_content() {
         let g = sample(false);
         for p in &g.packages {
