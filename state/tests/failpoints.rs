@@ -272,6 +272,29 @@ fn undo_keeps_exactly_the_referenced_store_files() {
     scenario.teardown();
 }
 
+/// gc fsyncs a directory only when it removed something from it: with
+/// `gc.dirsync` failing, a gc that removes nothing succeeds, and one that
+/// removes only a store file fails.
+#[test]
+fn gc_syncs_exactly_the_directories_it_changed() {
+    let scenario = FailScenario::setup();
+    let s = setup();
+    fail::cfg("gc.dirsync", "return").unwrap();
+    let nothing = s.root.gc(100);
+    let stray = state::Digest::of_bytes(b"stray");
+    fs::write(s.layout().store_file(&stray), "stray").unwrap();
+    let store_only = s.root.gc(100);
+    fail::remove("gc.dirsync");
+    scenario.teardown();
+    let nothing = nothing.unwrap();
+    assert!(nothing.removed_generations.is_empty() && nothing.removed_store_files.is_empty());
+    let e = store_only.unwrap_err().to_string();
+    assert!(
+        e.contains("injected failure at failpoint gc.dirsync"),
+        "{e}"
+    );
+}
+
 /// Each failpoint name is a real step (sanity for the list in the crate).
 #[test]
 fn failpoint_list_has_no_duplicates() {

@@ -234,6 +234,17 @@ fn locked_elsewhere(path: &Path) -> bool {
 }
 
 #[test]
+fn a_mount_of_a_generation_gone_by_hand_is_not_reported_as_kept() {
+    let s = Scratch::new();
+    three_generations(&s);
+    let _reg = s.root.register_mount(2, Path::new("/m")).unwrap();
+    fs::remove_file(s.layout().generation_file(2)).unwrap();
+    let report = s.root.gc(1).unwrap();
+    assert_eq!(report.removed_generations, [1, 3]);
+    assert_eq!(report.kept_mounted, vec![]);
+}
+
+#[test]
 fn keep_below_one_is_refused() {
     let s = Scratch::new();
     three_generations(&s);

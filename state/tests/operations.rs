@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use state::{Error, Layer, LockWait, Root, VerifyProblem};
+use state::{Digest, Error, Layer, LockWait, Root, VerifyProblem};
 
 #[test]
 fn init_creates_layout_and_generation_one() {
@@ -405,6 +405,27 @@ fn pin_and_gc() {
     let n = s.root.current().unwrap().generation.number;
     s.root.pin(n).unwrap();
     assert!(s.root.current().unwrap().generation.pinned);
+}
+
+#[test]
+fn gc_leaves_foreign_store_files_alone_and_says_so() {
+    let s = Scratch::new();
+    let store = s.layout().store_dir();
+    fs::write(store.join("notes.txt"), "mine").unwrap();
+    let temp = store.join(".x.hpkg.tmp-1-0");
+    fs::write(&temp, "in progress").unwrap();
+    let stray = Digest::of_bytes(b"stray");
+    fs::write(s.layout().store_file(&stray), "stray").unwrap();
+    let report = s.root.gc(1).unwrap();
+    assert_eq!(report.removed_store_files, [stray]);
+    assert_eq!(report.freed_bytes, 5);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("notes.txt: unknown file in the store, left alone"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(store.join("notes.txt").exists());
 }
 
 #[test]
