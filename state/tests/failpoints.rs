@@ -295,6 +295,54 @@ fn gc_syncs_exactly_the_directories_it_changed() {
     );
 }
 
+/// A transaction with nothing to repair fsyncs nothing for repairs.
+#[test]
+fn begin_syncs_only_after_a_repair() {
+    let scenario = FailScenario::setup();
+    let s = setup();
+    fail::cfg("repair.dirsync", "return").unwrap();
+    let clean = s.root.gc(100);
+    // An orphan generation file (above the current one) needs a repair.
+    fs::copy(s.layout().generation_file(4), s.layout().generation_file(9)).unwrap();
+    let orphan = s.root.gc(100);
+    fail::remove("repair.dirsync");
+    scenario.teardown();
+    assert!(clean.is_ok(), "{clean:?}");
+    let e = orphan.unwrap_err().to_string();
+    assert!(
+        e.contains("injected failure at failpoint repair.dirsync"),
+        "{e}"
+    );
+}
+
+/// The undo of a failed add never destroys the only copy of content a kept
+/// generation references: a package file deleted by hand comes back with
+/// an add of the same content, and if that add fails after placing the
+/// file, the copy goes into the store.
+#[test]
+fn undo_keeps_referenced_content_it_placed() {
+    let scenario = FailScenario::setup();
+    let s = setup();
+    let l = s.layout().clone();
+    let a = l.package_file(Layer::User, "a.hpkg");
+    let a_hash = file_hash(&a);
+    fs::remove_file(&a).unwrap();
+    let gone = s.root.remove(&["user/a.hpkg"], false, "rm a").unwrap();
+    assert!(gone.warnings.iter().any(|w| w.contains("deleted by hand")));
+    assert!(!l.store_file(&a_hash).exists());
+    let again = s.incoming(PLAIN[0], "again.hpkg");
+    fail::cfg("genfile.rename", "return").unwrap();
+    let added = s.root.add(&[&again], Layer::Common, false, "again");
+    fail::remove("genfile.rename");
+    scenario.teardown();
+    assert!(added.is_err());
+    assert!(!l.package_file(Layer::Common, "again.hpkg").exists());
+    assert!(
+        l.store_file(&a_hash).is_file(),
+        "generation 4 references that content: its copy must stay"
+    );
+}
+
 /// Each failpoint name is a real step (sanity for the list in the crate).
 #[test]
 fn failpoint_list_has_no_duplicates() {

@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use state::{Digest, Error, Layer, LockWait, Root, VerifyProblem};
+use state::{Digest, Error, Generation, Layer, LockWait, Root, VerifyProblem};
 
 #[test]
 fn init_creates_layout_and_generation_one() {
@@ -466,6 +466,67 @@ fn verify_detects_modified_and_missing_files() {
             .any(|p| matches!(p, VerifyProblem::CorruptList { path, .. } if *path == g2)),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_transaction_first_repairs_what_it_finds() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new();
+    let l = s.layout();
+    let a = s.incoming(PLAIN[0], "a.hpkg");
+    let b = s.incoming(PLAIN[3], "b.hpkg");
+    s.root.add(&[a], Layer::User, false, "a").unwrap();
+    let current = s
+        .root
+        .add(&[b], Layer::User, false, "b")
+        .unwrap()
+        .generation;
+    let inode = |p: &std::path::Path| fs::metadata(p).unwrap().ino();
+
+    // Nothing to repair: active.list and the generation file stay as they are.
+    let before = (inode(&l.active_list()), inode(&l.generation_file(3)));
+    assert!(s.root.gc(100).unwrap().warnings.is_empty());
+    assert_eq!(
+        (inode(&l.active_list()), inode(&l.generation_file(3))),
+        before
+    );
+
+    // A valid generation file that disagrees with active.list is rewritten.
+    let wrong = Generation {
+        packages: current.packages[..1].to_vec(),
+        ..current.clone()
+    };
+    fs::write(l.generation_file(3), wrong.encode().unwrap()).unwrap();
+    let w = s.root.gc(100).unwrap().warnings;
+    assert!(
+        w.iter().any(|w| w.contains("rewrote generations/3.list")),
+        "{w:?}"
+    );
+    assert_eq!(read_gen(&l.generation_file(3)).packages, current.packages);
+
+    // A pin that reached the generation file but not active.list is finished.
+    s.root.pin(3).unwrap();
+    fs::write(l.active_list(), current.encode().unwrap()).unwrap();
+    assert!(!s.root.current().unwrap().generation.pinned);
+    s.root.gc(100).unwrap();
+    assert!(s.root.current().unwrap().generation.pinned);
+    assert!(read_gen(&l.active_list()).pinned);
+
+    // A corrupt journal is ignored with a warning, and removed.
+    fs::write(l.journal(), b"not a journal").unwrap();
+    let w = s.root.gc(100).unwrap().warnings;
+    assert!(
+        w.iter().any(|w| w.contains("ignored a corrupt journal")),
+        "{w:?}"
+    );
+    assert!(!l.journal().exists());
+
+    // A journal that cannot be read stops the transaction.
+    fs::create_dir(l.journal()).unwrap();
+    let e = s.root.gc(100).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e}");
+    fs::remove_dir(l.journal()).unwrap();
+    assert_consistent(l, true);
 }
 
 #[test]
