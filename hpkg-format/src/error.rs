@@ -127,6 +127,12 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A textual `.PackageInfo` does not set every required field.
+    #[error("package info: {}", missing_fields(fields))]
+    PackageInfoMissing {
+        /// Every required field not set, in the order of `REQUIRED_FIELDS`.
+        fields: Vec<&'static str>,
+    },
     /// Package metadata is incomplete or inconsistent (writer side).
     #[error("invalid package info: {0}")]
     InvalidInfo(String),
@@ -167,6 +173,25 @@ impl Error {
             e => e,
         }
     }
+}
+
+/// The message of [`Error::PackageInfoMissing`].
+fn missing_fields(fields: &[&str]) -> String {
+    let list = |names: &[&str]| match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    let (noun, verb) = if fields.len() == 1 {
+        ("field", "is")
+    } else {
+        ("fields", "are")
+    };
+    format!(
+        "required {noun} {} {verb} not set (a .PackageInfo must set {})",
+        list(fields),
+        list(&crate::info_text::REQUIRED_FIELDS)
+    )
 }
 
 /// Result alias of this crate.

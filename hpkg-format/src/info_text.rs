@@ -6,7 +6,9 @@
 //! Syntax summary:
 //! - `key value` pairs; keys are case-insensitive; each key at most once;
 //!   `name summary description vendor packager architecture version
-//!   copyrights licenses provides` are mandatory.
+//!   copyrights licenses provides` are mandatory ([`REQUIRED_FIELDS`]; a
+//!   file missing some is refused with [`Error::PackageInfoMissing`] naming
+//!   them all). Other errors name the line of the offending token.
 //! - Items are separated by new lines or `;`; `#` starts a comment (only
 //!   where a token may start); `\` before a new line continues the line.
 //! - A token is a run of characters up to white space or one of `{ } < = ! >`;
@@ -65,6 +67,11 @@ const KEYS: [&str; 27] = [
 ];
 /// Keys `KEYS[..MANDATORY]` must be present.
 const MANDATORY: usize = 10;
+
+/// The keys every `.PackageInfo` must set, in Haiku's order.
+pub const REQUIRED_FIELDS: [&str; MANDATORY] = [
+    KEYS[0], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9],
+];
 
 /// Parse the text of a `.PackageInfo` file.
 pub fn parse(text: &str) -> Result<PackageInfo> {
@@ -635,11 +642,14 @@ impl Parser<'_> {
                 other => return Err(self.err(t.at, format!("unhandled attribute {other:?}"))),
             }
         }
-        if let Some(i) = seen[..MANDATORY].iter().position(|s| !s) {
-            return Err(self.err(
-                self.src.len(),
-                format!("{} is not being set anywhere", KEYS[i]),
-            ));
+        let missing: Vec<&'static str> = REQUIRED_FIELDS
+            .iter()
+            .zip(seen)
+            .filter(|(_, seen)| !seen)
+            .map(|(key, _)| *key)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::PackageInfoMissing { fields: missing });
         }
         Ok(info)
     }

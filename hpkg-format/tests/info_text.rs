@@ -162,10 +162,7 @@ fn syntax_details() {
         syntax_error(&MINIMAL.replace("name foo", "name foo-bar")).0,
         1
     );
-    assert_eq!(
-        syntax_error(&MINIMAL.replace("licenses MIT\n", "")).1,
-        "licenses is not being set anywhere"
-    );
+
     assert_eq!(
         syntax_error(&MINIMAL.replace("provides { foo = 1.0 }", "provides foo")).0,
         10
@@ -192,6 +189,41 @@ fn syntax_details() {
         "the summary contains linebreaks"
     );
     assert_eq!(syntax_error(&format!("{MINIMAL}requires {{ a\n")).0, 12);
+}
+
+fn missing(text: &str) -> Vec<&'static str> {
+    match info_text::parse(text) {
+        Err(Error::PackageInfoMissing { fields }) => fields,
+        other => panic!("expected missing fields for {text:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_missing_required_field_is_named_in_one_error() {
+    assert_eq!(
+        missing(&MINIMAL.replace("licenses MIT\n", "")),
+        ["licenses"]
+    );
+    let e = info_text::parse(&MINIMAL.replace("licenses MIT\n", "")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "package info: required field licenses is not set (a .PackageInfo must set \
+         name, summary, description, vendor, packager, architecture, version, copyrights, \
+         licenses and provides)"
+    );
+    let partial = MINIMAL
+        .replace("summary \"s\"\n", "")
+        .replace("vendor v\n", "")
+        .replace("provides { foo = 1.0 }\n", "");
+    assert_eq!(missing(&partial), ["summary", "vendor", "provides"]);
+    assert!(info_text::parse(&partial)
+        .unwrap_err()
+        .to_string()
+        .starts_with("package info: required fields summary, vendor and provides are not set"));
+    assert_eq!(missing(""), info_text::REQUIRED_FIELDS);
+    assert_eq!(missing("# only a comment\n"), info_text::REQUIRED_FIELDS);
+    // A bad value is reported at its line before anything is missing.
+    assert_eq!(syntax_error("name foo\nversion 1..0-1\n").0, 2);
 }
 
 #[test]

@@ -17,7 +17,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -243,7 +243,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
     } else {
         Readiness::none()
     };
-    let (session, p) = match init_logging(flags)
+    let (session, p, registration) = match init_logging(flags)
         .and_then(|()| start(sources, mountpoint, flags, &options, &mut readiness))
     {
         Ok(s) => s,
@@ -274,7 +274,34 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         readiness.ready();
         Ok(())
     };
-    Ok(daemon::serve(session, &at, setup)?)
+    let served = daemon::serve(session, &at, setup);
+    // Unmounted: the root may forget this mount (gc may take its generation).
+    drop(registration);
+    Ok(served?)
+}
+
+/// The mount's registration with its root (`system/state/mounts/`), so that
+/// gc spares the generation it serves; shared with the live thread, which
+/// moves it to each generation swapped in.
+type Registration = Option<Arc<Mutex<state::mounts::MountRegistration>>>;
+
+/// Register a mount of generation `generation` of a root with state (a
+/// failure is a warning: the mount goes on, unprotected from gc).
+fn register(p: &Prepared, generation: Option<u64>) -> Registration {
+    let (MountSpec::Root { root, .. }, Some(n)) = (&p.spec, generation) else {
+        return None;
+    };
+    match state::Root::open(root).and_then(|r| r.register_mount(n, &p.mountpoint)) {
+        Ok(r) => Some(Arc::new(Mutex::new(r))),
+        Err(e) => {
+            tracing::warn!(
+                "cannot register the mount with {}: gc may remove generation {n} \
+                 while it is mounted: {e}",
+                root.display()
+            );
+            None
+        }
+    }
 }
 
 /// What the mount needs, checked and resolved to absolute paths.
@@ -378,7 +405,7 @@ fn start(
     flags: &MountFlags,
     options: &MountOptions,
     readiness: &mut Readiness,
-) -> Result<(impl Mounted, Prepared), CliError> {
+) -> Result<(impl Mounted, Prepared, Registration), CliError> {
     let started = std::time::Instant::now();
     let mut p = prepare(sources, mountpoint, flags, options)?;
     let request = Request {
@@ -427,12 +454,25 @@ fn start(
         loaded.as_secs_f64() * 1e3,
         started.elapsed().as_secs_f64() * 1e3
     );
+    let registration = register(&p, volume.current().generation());
     if let Some(root) = live_root {
         let notify = Box::new(fuse::KernelNotify(session.notifier()));
-        match live::watch(volume, notify, p.spec.clone(), &root, Box::new(|_| {})) {
+        let follow = registration.clone();
+        let on_swap = Box::new(move |generation: Option<u64>| {
+            let (Some(reg), Some(n)) = (&follow, generation) else {
+                return;
+            };
+            let mut reg = reg
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Err(e) = reg.update(n) {
+                tracing::warn!("cannot record generation {n} in the mount's registration: {e}");
+            }
+        });
+        match live::watch(volume, notify, p.spec.clone(), &root, on_swap) {
             Ok(()) => tracing::info!("following {} live", root.display()),
             Err(e) => tracing::error!("{e}; the mount will not follow changes"),
         }
     }
-    Ok((session, p))
+    Ok((session, p, registration))
 }

@@ -685,6 +685,18 @@ fn create_then_extract_reproduces_each_source_tree() {
     }
 }
 
+/// `pkgctl create TREE --info DIR/bad.PackageInfo` with `info` as that file:
+/// a one-line failure naming it, and no package written. Returns the line.
+fn create_refused(tree: &Path, info: &str, dir: &Path) -> String {
+    let bad = dir.join("bad.PackageInfo");
+    let pkg = dir.join("refused.hpkg");
+    fs::write(&bad, info).unwrap();
+    let out = pkgctl(&[&"create", &tree, &"-o", &pkg, &"--info", &bad]);
+    let msg = one_line_failure(&out, &bad);
+    assert!(!pkg.exists(), "{msg}");
+    msg
+}
+
 #[test]
 fn create_is_reproducible_and_refuses_bad_info() {
     let tmp = tempfile::tempdir().unwrap();
@@ -704,25 +716,73 @@ fn create_is_reproducible_and_refuses_bad_info() {
         "same tree, same bytes"
     );
     // An info file with a syntax error names itself and the line.
-    let bad = tmp.path().join("bad.PackageInfo");
-    fs::write(&bad, "name foo\nversion\n").unwrap();
-    let out = pkgctl(&[
-        &"create",
-        &tree,
-        &"-o",
-        &tmp.path().join("c.hpkg"),
-        &"--info",
-        &bad,
-    ]);
-    let msg = one_line_failure(&out, &bad);
+    let msg = create_refused(&tree, "name foo\nversion\n", tmp.path());
     assert!(msg.contains("line"), "{msg}");
-    assert!(!tmp.path().join("c.hpkg").exists());
+    // One missing every field but name and version: all named, in one line.
+    let msg = create_refused(&tree, "name foo\nversion 1.0-1\n", tmp.path());
+    assert!(
+        msg.contains(
+            "required fields summary, description, vendor, packager, architecture, \
+             copyrights, licenses and provides are not set"
+        ),
+        "{msg}"
+    );
     // No info at all.
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
     let out = pkgctl(&[&"create", &empty, &"-o", &tmp.path().join("d.hpkg")]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(".PackageInfo"));
+}
+
+/// The minimal `.PackageInfo` the README shows (the fenced block after its
+/// `minimal-packageinfo` marker).
+fn readme_minimal_info() -> String {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let block: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.contains("<!-- minimal-packageinfo"))
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(block.len() >= 10, "README: no minimal .PackageInfo found");
+    block.join("\n") + "\n"
+}
+
+#[test]
+fn the_readme_minimal_package_info_is_accepted_and_minimal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("hello");
+    fs::create_dir_all(tree.join("bin")).unwrap();
+    fs::write(tree.join("bin/hello"), "#!/bin/sh\necho hello\n").unwrap();
+    let info = readme_minimal_info();
+    fs::write(tree.join(".PackageInfo"), &info).unwrap();
+    let pkg = tmp.path().join("hello-1.0-1-any.hpkg");
+    let out = pkgctl(&[&"create", &tree, &"-o", &pkg, &"-q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&stdout(&pkgctl(&[&"info", &"--json", &pkg]))).unwrap();
+    assert_eq!(doc["info"]["name"], "hello");
+    // Minimal: without any one of its lines, create refuses, naming the field.
+    let lines: Vec<&str> = info.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let field = line.split_whitespace().next().unwrap();
+        let mut fewer = lines.clone();
+        fewer.remove(i);
+        let msg = create_refused(&tree, &(fewer.join("\n") + "\n"), tmp.path());
+        assert!(msg.contains(&format!("field {field} is not set")), "{msg}");
+    }
+    // Emptied values are named together, with the info file.
+    let emptied = info
+        .replace("\"Says hello\"", "\"\"")
+        .replace("\"MIT\"", "{}");
+    let msg = create_refused(&tree, &emptied, tmp.path());
+    assert!(msg.contains("empty: summary, licenses"), "{msg}");
 }
 
 #[test]

@@ -10,9 +10,7 @@
 //! that confirms the order of every pair. A sample of random pairs is
 //! checked directly too.
 
-#[path = "../src/deb/version.rs"]
-#[allow(dead_code)]
-mod version;
+use state::debian_version as version;
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};

@@ -7,9 +7,7 @@
 //! gzip and uncompressed members, device nodes, and broken ones are built
 //! here with `dpkg-deb --build`.
 
-#[path = "../src/deb/version.rs"]
-#[allow(dead_code)]
-mod version;
+use state::debian_version as version;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -890,4 +888,52 @@ fn merge_usr_links_go_into_usr_is_merged_else_base_files() {
     ok(import_merged(&debs[1..], &some));
     let base_files = extracted(&output_of(&debs[1], &some), tmp.path().join("b").as_path());
     assert_eq!(top_links(&base_files), want);
+}
+
+/// `pkgctl -R ROOT args...`, for the root commands.
+fn in_root(root: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"-R", &root];
+    all.extend_from_slice(args);
+    pkgctl(&all)
+}
+
+#[test]
+fn an_imported_package_shows_its_debian_version_in_a_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deb = build_deb(tmp.path(), "shown", "zstd", small_tree);
+    let out_dir = tmp.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    ok(import(std::slice::from_ref(&deb), &out_dir));
+    let hpkg = output_of(&deb, &out_dir);
+    let debian = "1:2.0~rc1-3+deb12u1";
+    let encoded = json_version(&info_json(&hpkg)["info"]["version"]).to_string();
+    assert!(encoded.contains("._"), "{encoded}");
+    let root = tmp.path().join("root");
+    ok(pkgctl(&[&"init", &root]));
+
+    // Dependency errors name it with its Debian version, and the versions
+    // of its requirements too.
+    let out = in_root(&root, &[&"add", &hpkg]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains(&format!("shown-{debian} requires")), "{err}");
+    assert!(err.contains(">= 2.36"), "{err}");
+    assert!(!err.contains("._"), "encoded version shown: {err}");
+    ok(in_root(&root, &[&"add", &"--force", &hpkg]));
+
+    // list: the text shows the Debian version; --json has both.
+    let text = String::from_utf8(ok(in_root(&root, &[&"list"])).stdout).unwrap();
+    assert!(text.contains(&format!(" {debian} ")), "{text}");
+    assert!(!text.contains("._"), "{text}");
+    let json: Value =
+        serde_json::from_slice(&ok(in_root(&root, &[&"list", &"--json"])).stdout).unwrap();
+    assert_eq!(json["packages"][0]["version"], encoded.as_str());
+    assert_eq!(json["packages"][0]["display_version"], debian);
+
+    // status: its unmet requirements, named the same way.
+    let out = in_root(&root, &[&"status"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains(&format!("shown-{debian}")), "{text}");
+    assert!(!text.contains("._"), "{text}");
 }

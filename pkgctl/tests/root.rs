@@ -408,6 +408,67 @@ fn gc_keeps_the_newest_and_pinned_generations() {
 }
 
 #[test]
+fn gc_spares_a_mounted_generation_and_refuses_keep_zero() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE])); // 2
+    ok(&env.add(&["--layer", "user"], &[USER])); // 3
+    ok(&env.r(&["remove", "hello_user"])); // 4
+                                           // A mount serving generation 3, as the daemon registers it.
+    let root = state::Root::open(env.root()).unwrap();
+    let reg = root.register_mount(3, Path::new("/mnt/prev")).unwrap();
+    let out = ok(&env.r(&["gc", "--keep", "1"]));
+    assert_eq!(
+        out,
+        format!(
+            "removed 2 generation(s): 1, 2; 0 store file(s), 0 bytes freed\n\
+             kept generation 3: mounted at /mnt/prev (pid {})\n",
+            std::process::id()
+        )
+    );
+    ok(&env.r(&["rollback"]));
+    drop(reg);
+    let out = ok(&env.r(&["gc", "--keep", "1"]));
+    assert!(out.starts_with("removed 2 generation(s): 3, 4;"), "{out}");
+    assert!(!out.contains("kept generation"), "{out}");
+
+    for bad in ["--keep=0", "--keep=-1"] {
+        let out = env.r(&["gc", bad]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(out.stdout.is_empty());
+        let err = stderr(&out);
+        assert!(err.contains("--keep"), "{err}");
+    }
+}
+
+#[test]
+fn a_package_active_in_one_layer_is_refused_in_another_unless_forced() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE]));
+    let err = one_line_failure(&env.add(&["--layer", "user"], &[BASE]));
+    assert!(
+        err.contains(&format!("user/{BASE}"))
+            && err.contains(&format!("system/{BASE}"))
+            && err.contains("\"hello_base\"")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(listed(&env), vec![pair("system", "hello_base")]);
+    let out = env.add(&["--layer", "user", "--force"], &[BASE]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("active in two layers"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        listed(&env),
+        vec![pair("system", "hello_base"), pair("user", "hello_base")]
+    );
+}
+
+#[test]
 fn verify_passes_then_finds_a_modified_package_file() {
     let env = Env::new();
     env.init();

@@ -491,5 +491,57 @@ mod tests {
         let mut g = sample(false);
         g.packages.push(g.packages[0].clone());
         assert!(g.encode().is_err());
+        // Times a list cannot hold: a fraction of a second (each check alone
+        // refuses), after the year 9999, before 1970.
+        for time in [
+            UNIX_EPOCH + Duration::from_millis(1_767_323_045_500),
+            UNIX_EPOCH + Duration::from_secs(400_000_000_000),
+            UNIX_EPOCH - Duration::from_secs(1),
+        ] {
+            let g = Generation {
+                time,
+                ..sample(false)
+            };
+            assert!(g.encode().is_err(), "{time:?}");
+        }
+    }
+
+    #[test]
+    fn frame_errors_name_the_checksum_line_and_the_size_limit() {
+        let bytes = sample(false).encode().unwrap();
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        let mut bad = bytes.clone();
+        let last_digit = bad.len() - 2;
+        bad[last_digit] = if bad[last_digit] == b'0' { b'1' } else { b'0' };
+        let e = Generation::parse(&bad).unwrap_err();
+        assert_eq!(
+            (e.line, e.message.contains("mismatch")),
+            (lines, true),
+            "{e}"
+        );
+        // Exactly the limit is accepted; one byte more is refused as such.
+        let limit = usize::try_from(MAX_LIST_SIZE).unwrap();
+        let checksum_line = 16 + 64 + 1;
+        let body = "x".repeat(limit - checksum_line - 1) + "\n";
+        let framed = frame(body.into_bytes());
+        assert_eq!(framed.len(), limit);
+        assert_eq!(unframe(&framed).unwrap().1, 1);
+        let body = "x".repeat(limit - checksum_line) + "\n";
+        let e = unframe(&frame(body.into_bytes())).unwrap_err();
+        assert!(e.message.starts_with("larger than"), "{e}");
+    }
+
+    #[test]
+    fn references_is_about_content() {
+        let g = sample(false);
+        for p in &g.packages {
+            assert!(g.references(&p.hash));
+        }
+        assert!(!g.references(&Digest::of_bytes(b"elsewhere")));
+        let empty = Generation {
+            packages: vec![],
+            ..sample(false)
+        };
+        assert!(!empty.references(&g.packages[0].hash));
     }
 }

@@ -12,6 +12,8 @@ use std::fmt;
 use hpkg_format::{PackageInfo, Provides, Requirement};
 use serde::Serialize;
 
+use crate::display;
+
 /// One dependency problem of a package set. Indexes refer to the slice given
 /// to [`check`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,7 +25,8 @@ pub enum Problem {
         package: usize,
         /// `name-version` of the requiring package.
         name: String,
-        /// The requirement as text (`lib:libfoo >= 1.2`).
+        /// The requirement as text (`lib:libfoo >= 1.2`; versions as
+        /// [`crate::display::version`] shows them).
         requirement: String,
     },
     /// A `conflicts` entry matched by another package of the set.
@@ -67,9 +70,11 @@ impl fmt::Display for Problem {
     }
 }
 
-/// `name-version` of a package.
+/// `name-version` of a package, as problems name it: for people, so a
+/// package imported from Debian shows its Debian version (see
+/// [`crate::display::label`]).
 pub fn label(info: &PackageInfo) -> String {
-    format!("{}-{}", info.name, info.version)
+    display::label(info)
 }
 
 /// Every provide of `info`, its implicit `name = version` included.
@@ -132,7 +137,7 @@ pub fn check_refs(set: &[&PackageInfo]) -> Vec<Problem> {
                 problems.push(Problem::Unmet {
                     package: i,
                     name: label(info),
-                    requirement: req.to_string(),
+                    requirement: display::requirement(req),
                 });
             }
         }
@@ -143,7 +148,7 @@ pub fn check_refs(set: &[&PackageInfo]) -> Vec<Problem> {
                 problems.push(Problem::Conflict {
                     package: i,
                     name: label(info),
-                    requirement: c.to_string(),
+                    requirement: display::requirement(c),
                     other,
                     other_name: set.get(other).map(|o| label(o)).unwrap_or_default(),
                 });

@@ -62,6 +62,11 @@ pub enum Error {
     /// The generation asked for is not kept (never existed, or was collected).
     #[error("generation {0} does not exist (or was removed by gc)")]
     NoSuchGeneration(u64),
+    /// `gc` asked to keep fewer than one generation.
+    #[error(
+        "gc must keep at least 1 generation (asked to keep {0}); the current one is always kept"
+    )]
+    KeepTooFew(usize),
     /// `rollback` without a target on a generation without parent.
     #[error("generation {0} has no parent to roll back to")]
     NoParent(u64),
@@ -91,6 +96,20 @@ pub enum Error {
         name: String,
         /// The existing file.
         path: PathBuf,
+    },
+    /// `add` of a package whose name is already active in another layer.
+    #[error("{layer}/{file}: package {name:?} is already active in the {other_layer} layer as {other_layer}/{other_file}; a package may be active in one layer only (remove it first, or use --force to keep both)")]
+    ActiveInOtherLayer {
+        /// The package name.
+        name: String,
+        /// The layer being added to.
+        layer: Layer,
+        /// The file being added.
+        file: String,
+        /// The layer where that name is active.
+        other_layer: Layer,
+        /// The active file of that name.
+        other_file: String,
     },
     /// The same file name given twice for one layer in one `add`.
     #[error("{name:?} is given twice for the {layer} layer")]

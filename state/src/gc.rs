@@ -7,9 +7,10 @@ use std::fs;
 use serde::Serialize;
 
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil::{is_temp_name, list_dir, remove_file, sync_dir};
 use crate::layout::PACKAGE_EXTENSION;
+use crate::mounts::LiveMount;
 use crate::root::Root;
 use crate::txn;
 
@@ -24,14 +25,22 @@ pub struct GcReport {
     pub freed_bytes: u64,
     /// Messages (recovery, unknown files in the store).
     pub warnings: Vec<String>,
+    /// Live mounts whose generation was kept only because they serve it
+    /// (it is neither among the newest `keep`, nor pinned, nor current).
+    pub kept_mounted: Vec<LiveMount>,
 }
 
 impl Root {
-    /// Keep the newest `keep` generations (at least 1), every pinned one and
-    /// the current one; remove the other generation files, then every store
-    /// file that no kept generation references. One locked transaction; a
-    /// crash midway leaves a valid root that the next `gc` finishes.
+    /// Keep the newest `keep` generations, every pinned one, the current one
+    /// and every one a live mount serves (see [`crate::mounts`]; listed in
+    /// [`GcReport::kept_mounted`] when nothing else kept it); remove the other
+    /// generation files, then every store file that no kept generation
+    /// references. One locked transaction; a crash midway leaves a valid root
+    /// that the next `gc` finishes. `keep` below 1 is [`Error::KeepTooFew`].
     pub fn gc(&self, keep: usize) -> Result<GcReport> {
+        if keep < 1 {
+            return Err(Error::KeepTooFew(keep));
+        }
         let mut txn = txn::begin(self)?;
         let mut report = GcReport {
             warnings: txn.take_warnings(),
@@ -41,9 +50,17 @@ impl Root {
         let kept = txn.kept()?;
         let mut newest_first: Vec<u64> = kept.iter().map(|g| g.number).collect();
         newest_first.sort_unstable_by(|a, b| b.cmp(a));
-        let mut keep_set: BTreeSet<u64> = newest_first.iter().take(keep.max(1)).copied().collect();
+        let mut keep_set: BTreeSet<u64> = newest_first.iter().take(keep).copied().collect();
         keep_set.insert(txn.current.number);
         keep_set.extend(kept.iter().filter(|g| g.pinned).map(|g| g.number));
+        // Read under the transaction's lock, which registrations also take.
+        report.kept_mounted = self
+            .live_mounts()?
+            .into_iter()
+            .filter(|m| !keep_set.contains(&m.generation))
+            .filter(|m| kept.iter().any(|g| g.number == m.generation))
+            .collect();
+        keep_set.extend(report.kept_mounted.iter().map(|m| m.generation));
         for g in kept {
             if !keep_set.contains(&g.number) {
                 remove_file(&layout.generation_file(g.number), "gc.remove")?;

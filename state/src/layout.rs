@@ -7,6 +7,7 @@
 //!   system/state/
 //!     active.list            generations/<N>.list     store/<blake3>.hpkg
 //!     blocked-entries        lock                     journal
+//!     mounts/<pid>-<n>.mount live mounts (see `crate::mounts`)
 //!   data/
 //! ```
 
@@ -133,6 +134,12 @@ impl Layout {
     pub fn store_file(&self, hash: &Digest) -> PathBuf {
         self.store_dir()
             .join(format!("{}{PACKAGE_EXTENSION}", hash.to_hex()))
+    }
+
+    /// `ROOT/system/state/mounts`: one registration per live mount
+    /// (see [`crate::mounts`]).
+    pub fn mounts_dir(&self) -> PathBuf {
+        self.state_dir().join("mounts")
     }
 
     /// `ROOT/system/state/blocked-entries`.

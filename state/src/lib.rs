@@ -14,6 +14,7 @@
 //!     blocked-entries        optional: paths to hide from the mounted tree
 //!     lock                   flock target of transactions ([`lock`])
 //!     journal                only while a transaction moves files ([`journal`])
+//!     mounts/<pid>-<n>.mount one per live mount, held locked ([`mounts`])
 //!   system/settings/         policy, trust/*.pub ([`trust`]); repositories/<name> ([`repos`])
 //!   system/cache/            repositories/<name>/ accepted indexes; packages/ downloads
 //!   data/
@@ -53,12 +54,15 @@
 //! | [`Root::remove`]`(&[spec], force, reason) -> Result<Commit>` | deactivate by name, file name, or `layer/…` |
 //! | [`Root::rollback`]`(Option<n>, reason) -> Result<Commit>` | new generation with n's set (default: parent) |
 //! | [`Root::gc`]`(keep) -> Result<GcReport>` | drop old unpinned generations and unused store files |
+//! | [`Root::register_mount`]`(n, &mountpoint) -> Result<MountRegistration>` | a mount serving n: gc keeps n while it is held |
+//! | [`Root::live_mounts`]`() -> Result<Vec<LiveMount>>` | the registrations whose lock is held (stale ones removed) |
 //! | [`Root::pin`]`(n)`, [`Root::unpin`]`(n) -> Result<Vec<String>>` | protect a generation from gc |
 //! | [`Root::verify`]`() -> Result<Vec<VerifyProblem>>` | every package of every kept generation present and intact |
 //! | [`Root::sync_from_dirs`]`(reason, &open_file) -> Result<SyncReport>` | the daemon: follow the packages directories |
 //! | [`Root::retain_from_fd`]`(&File, Digest, size) -> Result<bool>` | copy an open file into the store |
 //! | [`Root::resolve_path`]`(&ActivePackage) -> PathBuf` | where a package's file is (store or packages/) |
 //! | [`Root::package_info`]`(&ActivePackage) -> Result<Arc<PackageInfo>>` | its metadata (cached) |
+//! | [`display::label`]`(&PackageInfo) -> String` | `name-version` for people (Debian versions decoded) |
 //! | [`Root::check_dependencies`]`(&Generation) -> DependencyReport` | unmet requirements and conflicts |
 //! | [`Root::blocked_entries`]`() -> Result<Vec<String>>` | paths to hide from the mount |
 //! | [`Root::change`]`(&[ActivePackage], &[path], Layer, force, reason) -> Result<Commit>` | remove and add in one generation (install, update) |
@@ -87,7 +91,8 @@
 //!   `{"kind": "conflict", "package", "name", "requirement", "other", "other_name"}`
 //!   (`package`/`other` index the checked list)
 //! * [`VerifyProblem`]: `{"kind": "missing" | "mismatch" | "corrupt-list" | "warning", ...}`
-//! * [`GcReport`]: `{"removed_generations", "removed_store_files", "freed_bytes", "warnings"}`
+//! * [`GcReport`]: `{"removed_generations", "removed_store_files", "freed_bytes", "warnings",
+//!   "kept_mounted": [LiveMount...]}`; [`LiveMount`]: `{"generation", "mountpoint", "pid"}`
 //! * [`SyncReport`]: `{"commit", "rejected": [{"layer", "path", "reason"}]}`
 //!
 //! Reading (`current`, `generations`, `generation`, `resolve_path`,
@@ -96,8 +101,10 @@
 //! guarantees); a transaction first finishes the cleanup of any interrupted one.
 
 pub mod active_list;
+pub mod debian_version;
 pub mod deps;
 pub mod digest;
+pub mod display;
 pub mod error;
 pub mod fsutil;
 pub mod gc;
@@ -105,6 +112,7 @@ pub mod generation;
 pub mod journal;
 pub mod layout;
 pub mod lock;
+pub mod mounts;
 pub mod ops;
 pub mod plan;
 pub mod repos;
@@ -124,6 +132,7 @@ pub use gc::GcReport;
 pub use generation::{GenerationList, Loaded};
 pub use layout::{Layer, Layout};
 pub use lock::LockWait;
+pub use mounts::{LiveMount, MountRegistration};
 pub use ops::DependencyReport;
 pub use root::Root;
 pub use sync::{Rejected, SyncReport};
@@ -166,4 +175,5 @@ pub const FAILPOINTS: &[&str] = &[
     "repair.rename",
     "repair.dirsync",
     "init.dirsync",
+    "mount.rename",
 ];

@@ -56,6 +56,10 @@ impl Root {
     ///   [`Error::NameClash`], unless `force`, which replaces it (the old file
     ///   goes to the store, so older generations keep it).
     /// * A file of identical content already in `packages/` but not active: activated in place.
+    /// * A package whose name is active in another layer:
+    ///   [`Error::ActiveInOtherLayer`] naming both, unless `force` (then both
+    ///   are active, with a warning). In the same layer, packages are told
+    ///   apart by file name only (see above).
     /// * Dependencies: a resulting set with requirement or conflict problems
     ///   that the current set does not already have is refused with
     ///   [`Error::Dependencies`] listing each, unless `force` (then they are in
@@ -128,6 +132,23 @@ impl Root {
                     source,
                 })?;
             self.remember_info(staged.hash, pkg.info().clone());
+            if let Some(other) = self.active_in_other_layer(&plan.packages, &pkg.info().name, layer)
+            {
+                if !force {
+                    return Err(Error::ActiveInOtherLayer {
+                        name: pkg.info().name.clone(),
+                        layer,
+                        file: name.into(),
+                        other_layer: other.layer,
+                        other_file: other.file_name.clone(),
+                    });
+                }
+                plan.warnings.push(format!(
+                    "{layer}/{name}: package {:?} is now active in two layers (also {}), as --force asked",
+                    pkg.info().name,
+                    other.display_name()
+                ));
+            }
             let entry = ActivePackage {
                 layer,
                 file_name: name.to_string(),
@@ -193,6 +214,20 @@ impl Root {
         plan.forced =
             self.dependency_gate(&txn.current, &plan.packages, force, &mut plan.warnings)?;
         Ok(plan)
+    }
+
+    /// The first of `packages` outside `layer` whose package name is `name`
+    /// (packages whose metadata cannot be read are passed over): one package
+    /// name may be active in one layer only.
+    pub(crate) fn active_in_other_layer<'p>(
+        &self,
+        packages: &'p [ActivePackage],
+        name: &str,
+        layer: Layer,
+    ) -> Option<&'p ActivePackage> {
+        packages
+            .iter()
+            .find(|p| p.layer != layer && self.package_info(p).is_ok_and(|info| info.name == name))
     }
 
     /// Deactivate packages, each named by file name (`foo-1.0-x86_64.hpkg`),

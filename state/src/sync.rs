@@ -34,8 +34,9 @@ pub struct Rejected {
 pub struct SyncReport {
     /// The commit (`changed == false` when the directories match already).
     pub commit: Commit,
-    /// Files not activated: incomplete or invalid packages. They are looked
-    /// at again by the next sync.
+    /// Files not activated: incomplete or invalid packages, and packages whose
+    /// name is active in another layer. They are looked at again by the next
+    /// sync.
     pub rejected: Vec<Rejected>,
 }
 
@@ -46,9 +47,11 @@ impl Root {
     /// * an active package whose file is unchanged stays, in its place;
     /// * a file that is new (or whose content changed) and is a complete,
     ///   valid package is appended (layer order, then file name); an invalid
-    ///   or still-growing one is listed in [`SyncReport::rejected`] and left
-    ///   inactive; so is one that the layer's trust policy requires to be
-    ///   vouched for and nobody vouches for ([`crate::trust`]);
+    ///   or still-growing one, one whose package name is active in another
+    ///   layer (as [`Root::add`] refuses without `force`), or one that the
+    ///   layer's trust policy requires to be vouched for and nobody vouches
+    ///   for ([`crate::trust`]), is listed in [`SyncReport::rejected`] and
+    ///   left inactive;
     /// * an active package whose file is gone (or changed) is deactivated;
     ///   unless the store already holds its content, `open_file` is asked for
     ///   an open descriptor of it (the daemon's, from the mount) and its
@@ -165,6 +168,15 @@ impl Root {
                         )));
                         continue;
                     }
+                }
+                let package = &pkg.info().name;
+                if let Some(other) = self.active_in_other_layer(&plan.packages, package, layer) {
+                    rejected.push(reject(format!(
+                        "package {package:?} is already active in the {} layer as {}; a package may be active in one layer only (remove one of them)",
+                        other.layer,
+                        other.display_name()
+                    )));
+                    continue;
                 }
                 self.remember_info(hash, pkg.info().clone());
                 plan.packages.push(ActivePackage {

@@ -600,3 +600,95 @@ pub(crate) fn init_first_generation(root: &Root) -> Result<()> {
     }
     written
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+
+    /// Commit moves files in rank order whatever order a plan lists them
+    /// in: a replacement planned place-first still retires the old file
+    /// (into the store) before the new one takes its name.
+    #[test]
+    fn commit_retires_before_it_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::init(dir.path().join("r")).unwrap();
+        let layout = root.layout().clone();
+        let path = layout.package_file(Layer::User, "p.hpkg");
+        let entry = |bytes: &[u8]| ActivePackage {
+            layer: Layer::User,
+            file_name: "p.hpkg".into(),
+            size: bytes.len() as u64,
+            hash: Digest::of_bytes(bytes),
+        };
+        fs::write(&path, b"old").unwrap();
+        let first = begin(&root).unwrap().commit(Plan {
+            packages: vec![entry(b"old")],
+            reason: "old".into(),
+            ..Plan::default()
+        });
+        assert!(first.unwrap().changed);
+
+        let src = dir.path().join("new");
+        fs::write(&src, b"new").unwrap();
+        // Staged under the lock: begin removes leftover temporaries.
+        let txn = begin(&root).unwrap();
+        let staged = stage_copy_of(&src, &path, "stage.copy.fsync").unwrap();
+        let commit = txn
+            .commit(Plan {
+                packages: vec![entry(b"new")],
+                reason: "new".into(),
+                steps: vec![
+                    Step::PlaceTemp {
+                        layer: Layer::User,
+                        name: "p.hpkg".into(),
+                        temp: staged.temp,
+                    },
+                    Step::Retire {
+                        layer: Layer::User,
+                        name: "p.hpkg".into(),
+                        hash: Digest::of_bytes(b"old"),
+                    },
+                ],
+                ..Plan::default()
+            })
+            .unwrap();
+        assert_eq!(commit.generation.number, 3);
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(
+            fs::read(layout.store_file(&Digest::of_bytes(b"old"))).unwrap(),
+            b"old"
+        );
+    }
+
+    #[test]
+    fn steps_rank_retires_then_store_files_then_places() {
+        let h = Digest::of_bytes(b"x");
+        let (layer, name, temp) = (Layer::User, String::from("n.hpkg"), PathBuf::from("t"));
+        let ranks: Vec<u8> = [
+            Step::Retire {
+                layer,
+                name: name.clone(),
+                hash: h,
+            },
+            Step::StoreTemp {
+                hash: h,
+                temp: temp.clone(),
+            },
+            Step::PlaceTemp {
+                layer,
+                name: name.clone(),
+                temp,
+            },
+            Step::PlaceFromStore {
+                layer,
+                name,
+                hash: h,
+            },
+        ]
+        .iter()
+        .map(Step::rank)
+        .collect();
+        assert_eq!(ranks, [0, 1, 2, 2]);
+    }
+}

@@ -31,8 +31,9 @@ fn worker_entry() {
         let file = incoming.join(format!("w{id}-{j}.hpkg"));
         std::fs::copy(&fixture, &file).unwrap();
         let layer = Layer::ALL[j % 3];
+        // Forced: the same package (ref_minimal) goes into every layer.
         let c = root
-            .add(&[file], layer, false, &format!("worker {id} add {j}"))
+            .add(&[file], layer, true, &format!("worker {id} add {j}"))
             .unwrap();
         assert!(c.changed);
     }

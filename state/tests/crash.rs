@@ -73,7 +73,12 @@ fn crash_child() {
                 println!("COMMITTED {n}");
             }
             Ok(false) => {}
-            Err(Error::NameClash { .. } | Error::NoSuchGeneration(_) | Error::NoParent(_)) => {}
+            Err(
+                Error::NameClash { .. }
+                | Error::ActiveInOtherLayer { .. }
+                | Error::NoSuchGeneration(_)
+                | Error::NoParent(_),
+            ) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
     }

@@ -34,6 +34,8 @@ enum Op {
     Repair,
     /// Initialise a new root.
     Init,
+    /// Register a mount.
+    Mount,
 }
 
 fn op_for(point: &str) -> Op {
@@ -46,6 +48,7 @@ fn op_for(point: &str) -> Op {
         "store.rename" | "store.dirsync" => Op::Retain,
         p if p.starts_with("repair.") => Op::Repair,
         "init.dirsync" => Op::Init,
+        "mount.rename" => Op::Mount,
         _ => Op::Add,
     }
 }
@@ -117,6 +120,11 @@ fn run(s: &Scratch, op: Op, point: &str, open: &fs::File) -> Result<Vec<String>,
             fail::cfg(point, "return").unwrap();
             Root::init(s.dir.path().join("fresh")).map(|_| Vec::new())
         }
+        Op::Mount => {
+            fail::cfg(point, "return").unwrap();
+            r.register_mount(4, std::path::Path::new("/mnt"))
+                .map(|_| Vec::new())
+        }
     };
     fail::remove(point);
     result.map_err(|e| e.to_string())
@@ -167,6 +175,11 @@ fn every_failpoint_leaves_the_old_generation_in_force() {
                 if op == Op::Init {
                     assert!(!s.dir.path().join("fresh/system/state/active.list").exists());
                 }
+                if op == Op::Mount {
+                    // No registration, not even its temporary, is left.
+                    assert_eq!(fs::read_dir(l.mounts_dir()).unwrap().count(), 0);
+                    assert_eq!(s.root.live_mounts().unwrap(), vec![]);
+                }
             }
             (_, Ok(w)) => panic!("{point}: {op:?} did not fail ({w:?})"),
         }
@@ -194,11 +207,12 @@ fn every_failpoint_leaves_the_old_generation_in_force() {
         let d = s.incoming(PLAIN[2], "d.hpkg");
         let next = s
             .root
-            .add(&[d], Layer::System, false, "next")
+            // User: d is a ref_minimal, as b2 there (one package, one layer).
+            .add(&[d], Layer::User, false, "next")
             .unwrap_or_else(|e| panic!("{point}: next: {e}"));
         assert!(next.changed, "{point}");
         let current = assert_consistent(&l, true);
-        assert!(current.find(Layer::System, "d.hpkg").is_some());
+        assert!(current.find(Layer::User, "d.hpkg").is_some());
         if op == Op::Pin {
             // Pinned or not, active.list agrees with the generation file.
             let own = read_gen(&l.generation_file(4));
@@ -208,6 +222,125 @@ fn every_failpoint_leaves_the_old_generation_in_force() {
         assert_eq!(problems, vec![], "{point}");
     }
     scenario.teardown();
+}
+
+/// The undo of an interrupted commit keeps in the store exactly what a kept
+/// generation references: a failed add leaves no store copy of its new
+/// package, a failed sync keeps the copy it retained of a deleted active
+/// package (the generation in force needs it).
+#[test]
+fn undo_keeps_exactly_the_referenced_store_files() {
+    let scenario = FailScenario::setup();
+    for point in ["stage.dirsync", "genfile.rename", "active.rename"] {
+        let s = setup();
+        let l = s.layout().clone();
+        let c = s.incoming(PLAIN[3], "c.hpkg");
+        let c_hash = file_hash(&c);
+        fail::cfg(point, "return").unwrap();
+        let added = s.root.add(&[&c], Layer::Common, false, "add c");
+        fail::remove(point);
+        assert!(added.is_err(), "{point}");
+        assert!(!l.package_file(Layer::Common, "c.hpkg").exists(), "{point}");
+        assert!(
+            !l.store_file(&c_hash).exists(),
+            "{point}: the undo kept a store file no generation references"
+        );
+
+        let a = l.package_file(Layer::User, "a.hpkg");
+        let a_hash = file_hash(&a);
+        let open = fs::File::open(&a).unwrap();
+        fs::remove_file(&a).unwrap();
+        let give = |_: &state::ActivePackage| open.try_clone().ok();
+        fail::cfg(point, "return").unwrap();
+        let synced = s.root.sync_from_dirs("sync", &give);
+        fail::remove(point);
+        assert!(synced.is_err(), "{point}");
+        assert!(
+            l.store_file(&a_hash).is_file(),
+            "{point}: the undo dropped the retained copy generation 4 needs"
+        );
+        assert_eq!(s.root.current().unwrap().generation.number, 4);
+        let missing: Vec<_> = s
+            .root
+            .verify()
+            .unwrap()
+            .into_iter()
+            .filter(|p| matches!(p, state::VerifyProblem::Missing { .. }))
+            .collect();
+        assert_eq!(missing, vec![], "{point}");
+    }
+    scenario.teardown();
+}
+
+/// gc fsyncs a directory only when it removed something from it: with
+/// `gc.dirsync` failing, a gc that removes nothing succeeds, and one that
+/// removes only a store file fails.
+#[test]
+fn gc_syncs_exactly_the_directories_it_changed() {
+    let scenario = FailScenario::setup();
+    let s = setup();
+    fail::cfg("gc.dirsync", "return").unwrap();
+    let nothing = s.root.gc(100);
+    let stray = state::Digest::of_bytes(b"stray");
+    fs::write(s.layout().store_file(&stray), "stray").unwrap();
+    let store_only = s.root.gc(100);
+    fail::remove("gc.dirsync");
+    scenario.teardown();
+    let nothing = nothing.unwrap();
+    assert!(nothing.removed_generations.is_empty() && nothing.removed_store_files.is_empty());
+    let e = store_only.unwrap_err().to_string();
+    assert!(
+        e.contains("injected failure at failpoint gc.dirsync"),
+        "{e}"
+    );
+}
+
+/// A transaction with nothing to repair fsyncs nothing for repairs.
+#[test]
+fn begin_syncs_only_after_a_repair() {
+    let scenario = FailScenario::setup();
+    let s = setup();
+    fail::cfg("repair.dirsync", "return").unwrap();
+    let clean = s.root.gc(100);
+    // An orphan generation file (above the current one) needs a repair.
+    fs::copy(s.layout().generation_file(4), s.layout().generation_file(9)).unwrap();
+    let orphan = s.root.gc(100);
+    fail::remove("repair.dirsync");
+    scenario.teardown();
+    assert!(clean.is_ok(), "{clean:?}");
+    let e = orphan.unwrap_err().to_string();
+    assert!(
+        e.contains("injected failure at failpoint repair.dirsync"),
+        "{e}"
+    );
+}
+
+/// The undo of a failed add never destroys the only copy of content a kept
+/// generation references: a package file deleted by hand comes back with
+/// an add of the same content, and if that add fails after placing the
+/// file, the copy goes into the store.
+#[test]
+fn undo_keeps_referenced_content_it_placed() {
+    let scenario = FailScenario::setup();
+    let s = setup();
+    let l = s.layout().clone();
+    let a = l.package_file(Layer::User, "a.hpkg");
+    let a_hash = file_hash(&a);
+    fs::remove_file(&a).unwrap();
+    let gone = s.root.remove(&["user/a.hpkg"], false, "rm a").unwrap();
+    assert!(gone.warnings.iter().any(|w| w.contains("deleted by hand")));
+    assert!(!l.store_file(&a_hash).exists());
+    let again = s.incoming(PLAIN[0], "again.hpkg");
+    fail::cfg("genfile.rename", "return").unwrap();
+    let added = s.root.add(&[&again], Layer::Common, false, "again");
+    fail::remove("genfile.rename");
+    scenario.teardown();
+    assert!(added.is_err());
+    assert!(!l.package_file(Layer::Common, "again.hpkg").exists());
+    assert!(
+        l.store_file(&a_hash).is_file(),
+        "generation 4 references that content: its copy must stay"
+    );
 }
 
 /// Each failpoint name is a real step (sanity for the list in the crate).

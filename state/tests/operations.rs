@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use state::{Error, Layer, LockWait, Root, VerifyProblem};
+use state::{Digest, Error, Generation, Layer, LockWait, Root, VerifyProblem};
 
 #[test]
 fn init_creates_layout_and_generation_one() {
@@ -148,7 +148,8 @@ fn same_content_under_two_names_stays_reachable() {
     let a = s.incoming(PLAIN[0], "a.hpkg");
     let a2 = s.incoming(PLAIN[0], "a2.hpkg");
     s.root.add(&[a], Layer::User, false, "a").unwrap();
-    s.root.add(&[a2], Layer::Common, false, "a2").unwrap(); // gen 3: both
+    // Forced: the same package in two layers. Gen 3: both.
+    s.root.add(&[a2], Layer::Common, true, "a2").unwrap();
     s.root
         .remove(&["user/a.hpkg", "common/a2.hpkg"], false, "rm")
         .unwrap(); // gen 4: none
@@ -216,6 +217,109 @@ fn name_clash_duplicates_and_ambiguity() {
         "{e}"
     );
     assert_consistent(s.layout(), true);
+}
+
+#[test]
+fn one_package_name_is_active_in_one_layer_only() {
+    let s = Scratch::new();
+    let l = s.layout();
+    // PLAIN[1] and PLAIN[2] are both packages named ref_minimal.
+    let m = s.incoming(PLAIN[1], "m.hpkg");
+    let other = s.incoming(PLAIN[2], "buildpkg.hpkg");
+    let example = s.incoming(PLAIN[0], "example.hpkg");
+    s.root.add(&[&m], Layer::System, false, "m").unwrap();
+    let before = s.root.current().unwrap().generation;
+
+    // In another layer: refused, naming both files and layers.
+    let e = s
+        .root
+        .add(&[&example, &other], Layer::User, false, "other")
+        .unwrap_err();
+    match &e {
+        Error::ActiveInOtherLayer {
+            name,
+            layer,
+            file,
+            other_layer,
+            other_file,
+        } => {
+            assert_eq!(name, "ref_minimal");
+            assert_eq!((*layer, file.as_str()), (Layer::User, "buildpkg.hpkg"));
+            assert_eq!(
+                (*other_layer, other_file.as_str()),
+                (Layer::System, "m.hpkg")
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let text = e.to_string();
+    assert!(
+        text.contains("user/buildpkg.hpkg") && text.contains("system/m.hpkg"),
+        "{text}"
+    );
+    assert_eq!(s.root.current().unwrap().generation, before);
+    assert_consistent(l, true);
+
+    // Same layer: told apart by file name, as before.
+    let c = s
+        .root
+        .add(&[&other], Layer::System, false, "same layer")
+        .unwrap();
+    assert_eq!(c.added.len(), 1);
+    s.root
+        .remove(&["system/buildpkg.hpkg"], false, "rm")
+        .unwrap();
+
+    // --force keeps both, with a warning.
+    let c = s
+        .root
+        .add(&[&other], Layer::Common, true, "forced")
+        .unwrap();
+    assert!(c.generation.find(Layer::Common, "buildpkg.hpkg").is_some());
+    assert!(c.generation.find(Layer::System, "m.hpkg").is_some());
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("common/buildpkg.hpkg") && w.contains("system/m.hpkg")),
+        "{:?}",
+        c.warnings
+    );
+    assert_consistent(l, true);
+}
+
+#[test]
+fn sync_rejects_a_drop_in_whose_name_is_active_in_another_layer() {
+    let s = Scratch::new();
+    let l = s.layout();
+    let m = s.incoming(PLAIN[1], "m.hpkg");
+    s.root.add(&[&m], Layer::System, false, "m").unwrap();
+    let none = |_: &state::ActivePackage| None;
+    // ref_minimal again, dropped into the user layer, and into system.
+    let dropped = l.package_file(Layer::User, "drop.hpkg");
+    fs::copy(fixtures().join(PLAIN[2]), &dropped).unwrap();
+    let same_layer = l.package_file(Layer::System, "drop2.hpkg");
+    fs::copy(fixtures().join(PLAIN[2]), &same_layer).unwrap();
+    let r = s.root.sync_from_dirs("sync", &none).unwrap();
+    assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+    let rej = &r.rejected[0];
+    assert_eq!((rej.layer, &rej.path), (Layer::User, &dropped));
+    assert!(
+        rej.reason.contains("\"ref_minimal\"") && rej.reason.contains("system/m.hpkg"),
+        "{}",
+        rej.reason
+    );
+    let g = r.commit.generation;
+    assert!(g.find(Layer::User, "drop.hpkg").is_none());
+    assert!(g.find(Layer::System, "drop2.hpkg").is_some());
+    // Still rejected next time; accepted once the other is gone.
+    let r = s.root.sync_from_dirs("sync", &none).unwrap();
+    assert!(!r.commit.changed);
+    assert_eq!(r.rejected.len(), 1);
+    fs::remove_file(l.package_file(Layer::System, "m.hpkg")).unwrap();
+    fs::remove_file(&same_layer).unwrap();
+    let r = s.root.sync_from_dirs("sync", &none).unwrap();
+    assert_eq!(r.rejected, vec![]);
+    assert!(r.commit.generation.find(Layer::User, "drop.hpkg").is_some());
 }
 
 #[test]
@@ -304,6 +408,27 @@ fn pin_and_gc() {
 }
 
 #[test]
+fn gc_leaves_foreign_store_files_alone_and_says_so() {
+    let s = Scratch::new();
+    let store = s.layout().store_dir();
+    fs::write(store.join("notes.txt"), "mine").unwrap();
+    let temp = store.join(".x.hpkg.tmp-1-0");
+    fs::write(&temp, "in progress").unwrap();
+    let stray = Digest::of_bytes(b"stray");
+    fs::write(s.layout().store_file(&stray), "stray").unwrap();
+    let report = s.root.gc(1).unwrap();
+    assert_eq!(report.removed_store_files, [stray]);
+    assert_eq!(report.freed_bytes, 5);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("notes.txt: unknown file in the store, left alone"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(store.join("notes.txt").exists());
+}
+
+#[test]
 fn verify_detects_modified_and_missing_files() {
     let s = Scratch::new();
     let l = s.layout();
@@ -341,6 +466,67 @@ fn verify_detects_modified_and_missing_files() {
             .any(|p| matches!(p, VerifyProblem::CorruptList { path, .. } if *path == g2)),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_transaction_first_repairs_what_it_finds() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new();
+    let l = s.layout();
+    let a = s.incoming(PLAIN[0], "a.hpkg");
+    let b = s.incoming(PLAIN[3], "b.hpkg");
+    s.root.add(&[a], Layer::User, false, "a").unwrap();
+    let current = s
+        .root
+        .add(&[b], Layer::User, false, "b")
+        .unwrap()
+        .generation;
+    let inode = |p: &std::path::Path| fs::metadata(p).unwrap().ino();
+
+    // Nothing to repair: active.list and the generation file stay as they are.
+    let before = (inode(&l.active_list()), inode(&l.generation_file(3)));
+    assert!(s.root.gc(100).unwrap().warnings.is_empty());
+    assert_eq!(
+        (inode(&l.active_list()), inode(&l.generation_file(3))),
+        before
+    );
+
+    // A valid generation file that disagrees with active.list is rewritten.
+    let wrong = Generation {
+        packages: current.packages[..1].to_vec(),
+        ..current.clone()
+    };
+    fs::write(l.generation_file(3), wrong.encode().unwrap()).unwrap();
+    let w = s.root.gc(100).unwrap().warnings;
+    assert!(
+        w.iter().any(|w| w.contains("rewrote generations/3.list")),
+        "{w:?}"
+    );
+    assert_eq!(read_gen(&l.generation_file(3)).packages, current.packages);
+
+    // A pin that reached the generation file but not active.list is finished.
+    s.root.pin(3).unwrap();
+    fs::write(l.active_list(), current.encode().unwrap()).unwrap();
+    assert!(!s.root.current().unwrap().generation.pinned);
+    s.root.gc(100).unwrap();
+    assert!(s.root.current().unwrap().generation.pinned);
+    assert!(read_gen(&l.active_list()).pinned);
+
+    // A corrupt journal is ignored with a warning, and removed.
+    fs::write(l.journal(), b"not a journal").unwrap();
+    let w = s.root.gc(100).unwrap().warnings;
+    assert!(
+        w.iter().any(|w| w.contains("ignored a corrupt journal")),
+        "{w:?}"
+    );
+    assert!(!l.journal().exists());
+
+    // A journal that cannot be read stops the transaction.
+    fs::create_dir(l.journal()).unwrap();
+    let e = s.root.gc(100).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e}");
+    fs::remove_dir(l.journal()).unwrap();
+    assert_consistent(l, true);
 }
 
 #[test]

@@ -25,28 +25,26 @@ use super::section::Node;
 /// build host.
 pub(crate) fn validate(info: &PackageInfo) -> Result<()> {
     let bad = |msg: String| Err(Error::InvalidInfo(msg));
-    for (field, value) in [
-        ("name", &info.name),
-        ("summary", &info.summary),
-        ("description", &info.description),
-        ("vendor", &info.vendor),
-        ("packager", &info.packager),
-    ] {
-        if value.is_empty() {
-            return bad(format!("{field} is empty"));
-        }
+    // Every empty required field at once.
+    let empty: Vec<&str> = [
+        ("name", info.name.is_empty()),
+        ("summary", info.summary.is_empty()),
+        ("description", info.description.is_empty()),
+        ("vendor", info.vendor.is_empty()),
+        ("packager", info.packager.is_empty()),
+        ("copyrights", info.copyrights.is_empty()),
+        ("licenses", info.licenses.is_empty()),
+        ("provides", info.provides.is_empty()),
+    ]
+    .into_iter()
+    .filter(|(_, empty)| *empty)
+    .map(|(field, _)| field)
+    .collect();
+    if !empty.is_empty() {
+        return bad(format!("empty: {} (each needs a value)", empty.join(", ")));
     }
     check_name("package name", &info.name)?;
     check_version("version", &info.version)?;
-    if info.copyrights.is_empty() {
-        return bad("no copyright".into());
-    }
-    if info.licenses.is_empty() {
-        return bad("no license".into());
-    }
-    if info.provides.is_empty() {
-        return bad("provides nothing".into());
-    }
     for p in &info.provides {
         check_resolvable_name("provides", &p.name)?;
         if let Some(v) = &p.version {
@@ -454,6 +452,17 @@ mod tests {
                 Err(Error::InvalidInfo(_)) => {}
                 other => panic!("{what}: {other:?}"),
             }
+        }
+        // Every empty field is named at once.
+        let mut info = valid();
+        info.summary.clear();
+        info.licenses.clear();
+        info.provides.clear();
+        match validate(&info) {
+            Err(Error::InvalidInfo(m)) => {
+                assert_eq!(m, "empty: summary, licenses, provides (each needs a value)")
+            }
+            other => panic!("{other:?}"),
         }
         // Declared groups are fine.
         let mut info = valid();

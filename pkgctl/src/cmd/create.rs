@@ -144,7 +144,12 @@ pub fn create(args: &CreateArgs) -> Result<()> {
         &args.output,
         &args.encoding.options(),
         &mut on_warning,
-    )?;
+    )
+    .map_err(|e| match e {
+        // What the info says is wrong: name the info file.
+        e @ hpkg_format::Error::InvalidInfo(_) => e.in_file(&info_path),
+        e => e,
+    })?;
     tracing::info!(
         "wrote {} ({} bytes)",
         args.output.display(),

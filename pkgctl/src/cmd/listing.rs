@@ -27,7 +27,11 @@ use crate::output::Out;
 ///        "size": 1234,                     bytes
 ///        "hash": "<64 lowercase hex digits of blake3>",
 ///        "name": "hello_user" or null,     null: metadata unreadable
-///        "version": "1.0-1" or null}
+///        "version": "1.0-1" or null,       the package's (Haiku) version
+///        "display_version": "1.0-1" or null}
+///                                          as the text shows it: the Debian
+///                                          version of a package imported
+///                                          from Debian (2.36-9+deb12u4)
 ///     ],
 ///     "warnings": ["..."]                  also printed on standard error
 ///   }
@@ -109,6 +113,7 @@ struct Listed<'a> {
     package: &'a ActivePackage,
     name: Option<String>,
     version: Option<String>,
+    display_version: Option<String>,
 }
 
 /// `list --json`.
@@ -132,17 +137,15 @@ pub fn list(args: &ListArgs, path: &Path) -> Result<()> {
     let mut warnings = loaded.warnings.clone();
     let mut listed = Vec::new();
     for p in &loaded.generation.packages {
-        let (name, version) = match root.package_info(p) {
-            Ok(info) => (Some(info.name.clone()), Some(info.version.to_string())),
-            Err(e) => {
-                warnings.push(format!("{}: metadata unreadable: {e}", p.display_name()));
-                (None, None)
-            }
-        };
+        let info = root.package_info(p).map_err(|e| {
+            warnings.push(format!("{}: metadata unreadable: {e}", p.display_name()));
+        });
+        let info = info.as_deref().ok();
         listed.push(Listed {
             package: p,
-            name,
-            version,
+            name: info.map(|i| i.name.clone()),
+            version: info.map(|i| i.version.to_string()),
+            display_version: info.map(state::display::display_version),
         });
     }
     warn_all(&warnings);
@@ -159,7 +162,7 @@ pub fn list(args: &ListArgs, path: &Path) -> Result<()> {
                 "{:<7} {:<20} {:<12} {}",
                 l.package.layer.name(),
                 l.name.as_deref().unwrap_or("?"),
-                l.version.as_deref().unwrap_or("?"),
+                l.display_version.as_deref().unwrap_or("?"),
                 l.package.file_name
             ))?;
         }

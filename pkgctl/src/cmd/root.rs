@@ -52,12 +52,14 @@ impl From<LayerArg> for Layer {
 /// Each file is copied into ROOT/<layer>/packages/ under its own name and
 /// checked before anything is committed. A resulting set with new unmet
 /// requirements or conflicts is refused (each problem is printed on its own
-/// line), unless --force; --force also replaces a different file of the same
-/// name in the layer. When the layer's trust policy
-/// (ROOT/system/settings/policy) requires vouched packages, each file must
-/// be listed by a verified repository index or carry a PKG.hpkg.minisig by
-/// a key of ROOT/system/settings/trust/. Prints the new generation and the
-/// packages added (`+ layer/file`) and removed (`- layer/file`).
+/// line), unless --force. A package whose name is already active in another
+/// layer is refused too (one package, one layer), unless --force. --force
+/// also replaces a different file of the same name in the layer. When the
+/// layer's trust policy (ROOT/system/settings/policy) requires vouched
+/// packages, each file must be listed by a verified repository index or
+/// carry a PKG.hpkg.minisig by a key of ROOT/system/settings/trust/. Prints
+/// the new generation and the packages added (`+ layer/file`) and removed
+/// (`- layer/file`).
 ///
 /// Example:
 ///
@@ -68,7 +70,8 @@ pub struct AddArgs {
     /// The layer to add to.
     #[arg(long, value_enum, default_value = "system")]
     pub layer: LayerArg,
-    /// Accept dependency problems and replace same-named files.
+    /// Accept dependency problems, a package active in another layer too,
+    /// and replace same-named files.
     #[arg(long)]
     pub force: bool,
     /// The package files.
@@ -117,8 +120,9 @@ pub struct RollbackArgs {
 
 /// Remove old generations and the stored package files only they needed.
 ///
-/// Keeps the newest --keep generations, every pinned one and the current
-/// one.
+/// Keeps the newest --keep generations, every pinned one, the current one,
+/// and every one a running packagefs mount serves (each is named, with its
+/// mount point, when nothing else kept it).
 ///
 /// Example:
 ///
@@ -127,8 +131,8 @@ pub struct RollbackArgs {
 #[command(verbatim_doc_comment)]
 pub struct GcArgs {
     /// How many of the newest generations to keep (at least 1).
-    #[arg(long, default_value_t = 5)]
-    pub keep: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: u64,
 }
 
 /// Protect generation N from gc.
@@ -274,7 +278,8 @@ pub fn rollback(args: &RollbackArgs, path: &Path) -> Result<()> {
 /// `pkgctl gc`.
 pub fn gc(args: &GcArgs, path: &Path) -> Result<()> {
     let root = open(path)?;
-    let report = root.gc(args.keep).map_err(|e| CliError::state(path, e))?;
+    let keep = usize::try_from(args.keep).unwrap_or(usize::MAX);
+    let report = root.gc(keep).map_err(|e| CliError::state(path, e))?;
     warn_all(&report.warnings);
     if !report.removed_generations.is_empty() || !report.removed_store_files.is_empty() {
         tracing::info!(
@@ -299,6 +304,14 @@ pub fn gc(args: &GcArgs, path: &Path) -> Result<()> {
         report.removed_store_files.len(),
         report.freed_bytes
     ))?;
+    for m in &report.kept_mounted {
+        out.line(format_args!(
+            "kept generation {}: mounted at {} (pid {})",
+            m.generation,
+            m.mountpoint.display(),
+            m.pid
+        ))?;
+    }
     out.finish()
 }
 

@@ -76,7 +76,9 @@ pub mod convert;
 pub mod kept;
 pub mod relations;
 pub mod usrmerge;
-pub mod version;
+/// The Debian → Haiku version mapping lives in the state crate, which also
+/// decodes it for display.
+pub use state::debian_version as version;
 
 use std::fmt;
 use std::path::PathBuf;

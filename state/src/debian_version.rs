@@ -57,6 +57,13 @@
 //! | `1.0~rc1-1`        | `0.1.1zd0..rc1._1._-1`             |
 //! | `3.11.2-6+deb12u2` | `0.3.3zd11zd2._6zbdeb12u2._-1`      |
 //! | `0.9.8~git20200101`| `0.0.0zd9zd8..git20200101._0._-1`   |
+//!
+//! [`DebVersion::from_haiku`] reads the mapping back, for display. It is
+//! exact but for the `0` written for a run without digits: a part's last
+//! `0` is taken for that filler when the run before it ends in a letter
+//! (`1.2+dfsg`, not `1.2+dfsg0`), and a revision `0` for no revision. Where
+//! it guesses, both readings are equal to dpkg, and the exact text is in the
+//! package's `.DEBIAN/control` (`pkgctl info`).
 
 use std::fmt;
 
@@ -146,6 +153,101 @@ impl DebVersion {
         };
         Version::new(&self.epoch.to_string(), &minor, &micro, "", 1)
     }
+}
+
+impl DebVersion {
+    /// The Debian version a Haiku version made by [`DebVersion::to_haiku`]
+    /// stands for, or `None` when `v` is not such a version (see the module
+    /// comment for the one ambiguity). Checked by mapping the result back:
+    /// it always gives `v` again.
+    pub fn from_haiku(v: &Version) -> Option<DebVersion> {
+        if v.revision != 1 || !v.prerelease.is_empty() || !v.micro.ends_with("._") {
+            return None;
+        }
+        let epoch: u64 = v.major.parse().ok()?;
+        let mut parts = decode(&v.micro)?.into_iter();
+        let (upstream, revision) = (parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let revision = if revision == "0" {
+            String::new()
+        } else {
+            revision
+        };
+        let deb = DebVersion {
+            epoch,
+            upstream,
+            revision,
+        };
+        // Only what parses as dpkg would and maps back to `v` exactly.
+        let text = deb.to_string();
+        (DebVersion::parse(&text).ok()? == deb && deb.to_haiku() == *v).then_some(deb)
+    }
+}
+
+/// The parts `enc(...)` wrote into `micro`, each ended by `._` (module
+/// comment), or `None` when `micro` is not such a text.
+fn decode(micro: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    // Where the current run of non-digits started in `part`.
+    let mut run_start = 0;
+    let mut rest = micro.as_bytes();
+    while let Some((&c, after)) = rest.split_first() {
+        let next = after.first().copied();
+        rest = after;
+        match c {
+            b'0'..=b'9' => {
+                let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                let (digits, after) = rest.split_at(n);
+                rest = after;
+                let run_ends_in_letter = part
+                    .as_bytes()
+                    .get(run_start..)
+                    .and_then(<[u8]>::last)
+                    .is_some_and(u8::is_ascii_alphabetic);
+                let at_end = rest.starts_with(b"._");
+                // The filler `0` of a final run without digits.
+                if !(c == b'0' && digits.is_empty() && at_end && run_ends_in_letter) {
+                    part.push(char::from(c));
+                    part.extend(digits.iter().map(|&b| char::from(b)));
+                }
+                run_start = part.len();
+            }
+            b'.' => {
+                rest = rest.get(1..)?;
+                match next? {
+                    b'.' => part.push('~'),
+                    b'_' => {
+                        parts.push(std::mem::take(&mut part));
+                        run_start = 0;
+                    }
+                    _ => return None,
+                }
+            }
+            b'_' => {
+                rest = rest.get(1..)?;
+                part.push(char::from(
+                    next.filter(u8::is_ascii_lowercase)?.to_ascii_uppercase(),
+                ));
+            }
+            b'z' => {
+                rest = rest.get(1..)?;
+                part.push(match next? {
+                    b'a' => 'z',
+                    b'b' => '+',
+                    b'c' => '-',
+                    b'd' => '.',
+                    b'e' => ':',
+                    _ => return None,
+                });
+            }
+            b'a'..=b'y' => part.push(char::from(c)),
+            _ => return None,
+        }
+    }
+    part.is_empty().then_some(parts)
 }
 
 impl fmt::Display for DebVersion {
@@ -274,6 +376,54 @@ mod tests {
             let h = v.to_haiku();
             assert_eq!(h.to_string(), haiku, "{deb}");
             assert_eq!(Version::parse(haiku).unwrap(), h, "{deb}");
+        }
+    }
+
+    #[test]
+    fn haiku_versions_read_back() {
+        for deb in [
+            "2.36-9+deb12u4",
+            "1:2.0",
+            "1.0~rc1-1",
+            "3.11.2-6+deb12u2",
+            "0.9.8~git20200101",
+            "1.2+dfsg-1",
+            "2.0.0~beta",
+            "1:9.18.24-1",
+            "1.0-0.1",
+            "7.88.1-10+deb12u5",
+            "0",
+            "1.0",
+            "10-ABC.z+Z",
+            "2:1.2-3-4",
+            "1.0-0ubuntu1",
+        ] {
+            let v = DebVersion::parse(deb).unwrap();
+            assert_eq!(
+                DebVersion::from_haiku(&v.to_haiku()).map(|d| d.to_string()),
+                Some(deb.to_string()),
+                "{deb}"
+            );
+        }
+        // The ambiguous ones read back as their dpkg-equal twin.
+        for (deb, shown) in [("1.0a0", "1.0a"), ("1.0-0", "1.0"), ("1.+", "1.+0")] {
+            let v = DebVersion::parse(deb).unwrap();
+            let back = DebVersion::from_haiku(&v.to_haiku()).unwrap();
+            assert_eq!(back.to_string(), shown);
+            assert_eq!(dpkg_cmp_reference(&v, &back), std::cmp::Ordering::Equal);
+        }
+        // Plain Haiku versions are not Debian ones.
+        for haiku in [
+            "1.0-1",
+            "5.8-5",
+            "42.17-12",
+            "0.2.2zd36._9zbdeb12u4._-2",
+            "0.2.2zd36._-1",
+            "1.0.x._0._-1",
+            "0.1.1zd0._1._x._-1",
+        ] {
+            let v = Version::parse(haiku).unwrap();
+            assert_eq!(DebVersion::from_haiku(&v), None, "{haiku}");
         }
     }
 
