@@ -60,11 +60,228 @@ pub(super) struct Built {
     pub(super) refused: Vec<Shadow>,
 }
 
+/// A package's entry in a group of same-named entries.
+type Member = (u32, EntryId);
+
+/// A directory waiting to be merged: its node, its contributors, and its
+/// path (kept only when there are blocked paths to compare with).
+type Queued = (u32, Vec<Contributor>, Vec<u8>);
+
+/// The state of one [`build`].
+struct Merger<'a> {
+    packages: &'a [MountedPackage],
+    tocs: Vec<&'a Toc>,
+    blocked: &'a HashSet<Vec<u8>>,
+    shine: &'a [String],
+    out: Built,
+    queue: VecDeque<Queued>,
+}
+
+impl<'a> Merger<'a> {
+    fn name(&self, (p, e): Member) -> &'a [u8] {
+        if p == SHINE_PKG {
+            self.shine
+                .get(e as usize)
+                .map(|s| s.as_bytes())
+                .unwrap_or(b"")
+        } else {
+            self.tocs[p as usize].name(e)
+        }
+    }
+
+    fn kind(&self, (p, e): Member) -> EntryKind {
+        if p == SHINE_PKG {
+            EntryKind::Directory
+        } else {
+            self.tocs[p as usize].entry(e).kind()
+        }
+    }
+
+    /// Split a group by the shadowing policy: a member of a layer that may
+    /// not shadow is refused where a lower layer has the path, unless both
+    /// are directories (it may add entries to a lower directory, not
+    /// replace anything). Returns (kept, refused).
+    fn police(&self, group: &[Member]) -> (Vec<Member>, Vec<Member>) {
+        let layer = |p: u32| self.packages.get(p as usize).and_then(|m| m.source().layer);
+        let may_shadow = |p: u32| {
+            self.packages
+                .get(p as usize)
+                .is_none_or(|m| m.source().may_shadow)
+        };
+        let is_dir = |m: Member| self.kind(m) == EntryKind::Directory;
+        group.iter().partition(|&&m| {
+            may_shadow(m.0)
+                || !group.iter().any(|&q| {
+                    matches!((layer(q.0), layer(m.0)), (Some(a), Some(b)) if a < b)
+                        && !(is_dir(m) && is_dir(q))
+                })
+        })
+    }
+
+    /// Add a node for `member`; returns its index.
+    fn push_node(&mut self, (pkg, entry): Member) -> Result<u32, TreeError> {
+        let index = node_index(self.out.nodes.len())?;
+        self.out.nodes.push(Node {
+            pkg,
+            entry,
+            first_child: 0,
+            child_count: 0,
+        });
+        Ok(index)
+    }
+
+    /// Record `members` as hidden at node `node`.
+    fn hide(list: &mut Vec<Shadow>, node: u32, members: impl IntoIterator<Item = Member>) {
+        list.extend(
+            members
+                .into_iter()
+                .map(|(pkg, entry)| Shadow { node, pkg, entry }),
+        );
+    }
+
+    /// Merge directory `dir` from its contributors: one node per name of
+    /// their children, queueing the directories among them.
+    fn merge_dir(
+        &mut self,
+        dir: u32,
+        contributors: &[Contributor],
+        dir_path: &[u8],
+    ) -> Result<(), TreeError> {
+        let mut children: Vec<Member> = Vec::new();
+        for &(p, e) in contributors {
+            let t = self.tocs[p as usize];
+            children.extend(
+                t.children(e)
+                    .filter(|&c| !(e.is_none() && HIDDEN_TOP_LEVEL.contains(&t.name(c))))
+                    .map(|c| (p, c)),
+            );
+        }
+        if dir == 0 {
+            children.extend((0..self.shine.len() as u32).map(|i| (SHINE_PKG, i)));
+        }
+        children.sort_unstable_by(|&a, &b| match self.name(a).cmp(self.name(b)) {
+            Ordering::Equal => a.cmp(&b),
+            other => other,
+        });
+        let first = node_index(self.out.nodes.len())?;
+        let groups: Vec<usize> = children
+            .chunk_by(|&a, &b| self.name(a) == self.name(b))
+            .map(<[Member]>::len)
+            .collect();
+        let mut start = 0;
+        for len in groups {
+            let group = &children[start..start + len];
+            start += len;
+            let (kept, denied) = self.police(group);
+            let Some((&winner, lower)) = kept.split_last() else {
+                continue;
+            };
+            if winner.0 == SHINE_PKG {
+                self.merge_shine(winner, lower, &denied)?;
+            } else {
+                self.merge_path(dir_path, winner, lower, &denied)?;
+            }
+        }
+        let end = node_index(self.out.nodes.len())?;
+        if let Some(d) = self.out.nodes.get_mut(dir as usize) {
+            d.first_child = first;
+            d.child_count = end - first;
+        }
+        Ok(())
+    }
+
+    /// A shine-through directory: every package directory of its name
+    /// merged below it, every non-directory hidden with a warning.
+    fn merge_shine(
+        &mut self,
+        winner: Member,
+        lower: &[Member],
+        denied: &[Member],
+    ) -> Result<(), TreeError> {
+        let (dirs, others): (Vec<Member>, Vec<Member>) = lower
+            .iter()
+            .partition(|&&m| self.kind(m) == EntryKind::Directory);
+        let provider = dirs.first().copied().unwrap_or(winner);
+        let index = self.push_node(provider)?;
+        if let Some(slot) = self.out.shine_nodes.get_mut(winner.1 as usize) {
+            *slot = index;
+        }
+        for &(p, _) in &others {
+            if let Some(mp) = self.packages.get(p as usize) {
+                self.out.warnings.push(format!(
+                    "/{} of package {} is not a directory: the shine-through directory hides it",
+                    String::from_utf8_lossy(self.name(winner)),
+                    mp.label()
+                ));
+            }
+        }
+        Merger::hide(&mut self.out.shadows, index, others);
+        Merger::hide(&mut self.out.refused, index, denied.iter().copied());
+        if !dirs.is_empty() {
+            let merged = dirs.into_iter().map(|(p, e)| (p, Some(e))).collect();
+            self.queue
+                .push_back((index, merged, self.name(winner).to_vec()));
+        }
+        Ok(())
+    }
+
+    /// An ordinary path: the winner's node, the directories directly below
+    /// a winning directory merged into it (down to the first
+    /// non-directory), the rest hidden.
+    fn merge_path(
+        &mut self,
+        dir_path: &[u8],
+        winner: Member,
+        lower: &[Member],
+        denied: &[Member],
+    ) -> Result<(), TreeError> {
+        let path = if self.blocked.is_empty() {
+            Vec::new()
+        } else {
+            let mut p = dir_path.to_vec();
+            if !p.is_empty() {
+                p.push(b'/');
+            }
+            p.extend_from_slice(self.name(winner));
+            if self.blocked.contains(&p) {
+                return Ok(());
+            }
+            p
+        };
+        let index = self.push_node(winner)?;
+        Merger::hide(&mut self.out.refused, index, denied.iter().copied());
+        if self.kind(winner) != EntryKind::Directory {
+            Merger::hide(&mut self.out.shadows, index, lower.iter().rev().copied());
+            return Ok(());
+        }
+        let stack = lower
+            .iter()
+            .rev()
+            .take_while(|&&m| self.kind(m) == EntryKind::Directory)
+            .count();
+        let (hidden, below) = lower.split_at(lower.len() - stack);
+        Merger::hide(&mut self.out.shadows, index, hidden.iter().rev().copied());
+        let merged: Vec<Contributor> = below
+            .iter()
+            .chain(std::iter::once(&winner))
+            .map(|&(p, e)| (p, Some(e)))
+            .collect();
+        // A merged directory shows its lowest directory's metadata.
+        if let (Some(&(p, Some(e))), Some(node)) =
+            (merged.first(), self.out.nodes.get_mut(index as usize))
+        {
+            node.pkg = p;
+            node.entry = e;
+        }
+        self.queue.push_back((index, merged, path));
+        Ok(())
+    }
+}
+
 /// Merge the packages (ascending priority) into nodes and shadows, leaving
 /// out the paths in `blocked` (`a/b`, no leading or trailing `/`) and
 /// everything below them, with the top-level directories `shine` (see the
-/// module comment). Returns the nodes, the shadows, and the node index of
-/// each name of `shine`.
+/// module comment).
 pub(super) fn build(
     packages: &[MountedPackage],
     blocked: &HashSet<Vec<u8>>,
@@ -74,216 +291,40 @@ pub(super) fn build(
     if count >= SHINE_PKG {
         return Err(TreeError::TooManyPackages);
     }
-    let tocs: Vec<&Toc> = packages.iter().map(|p| p.package().toc()).collect();
-    let toc = |p: u32| tocs[p as usize];
-    let name = |&(p, e): &(u32, EntryId)| -> &[u8] {
-        if p == SHINE_PKG {
-            shine.get(e as usize).map(|s| s.as_bytes()).unwrap_or(b"")
-        } else {
-            toc(p).name(e)
-        }
+    let mut m = Merger {
+        packages,
+        tocs: packages.iter().map(|p| p.package().toc()).collect(),
+        blocked,
+        shine,
+        out: Built {
+            nodes: Vec::new(),
+            shadows: Vec::new(),
+            shine_nodes: vec![0u32; shine.len()],
+            warnings: Vec::new(),
+            refused: Vec::new(),
+        },
+        queue: VecDeque::new(),
     };
-    let kind = |(p, e): (u32, EntryId)| {
-        if p == SHINE_PKG {
-            EntryKind::Directory
-        } else {
-            toc(p).entry(e).kind()
-        }
-    };
-    let mut shine_nodes = vec![0u32; shine.len()];
-    let mut warnings = Vec::new();
-    let mut refused = Vec::new();
-    // Per package: its layer, and whether it may shadow lower layers.
-    let layer_of = |p: u32| packages.get(p as usize).and_then(|m| m.source().layer);
-    let may_shadow = |p: u32| {
-        packages
-            .get(p as usize)
-            .is_none_or(|m| m.source().may_shadow)
-    };
-    let mut kept: Vec<(u32, EntryId)> = Vec::new();
-    let mut denied: Vec<(u32, EntryId)> = Vec::new();
-
-    let mut nodes = vec![Node {
-        pkg: ROOT_PKG,
-        entry: 0,
-        first_child: 0,
-        child_count: 0,
-    }];
-    let mut shadows = Vec::new();
-    // A queued directory: its node, its contributors, and its path (kept
-    // only when there are blocked paths to compare with).
-    let mut queue: VecDeque<(u32, Vec<Contributor>, Vec<u8>)> = VecDeque::new();
-    queue.push_back((0, (0..count).map(|p| (p, None)).collect(), Vec::new()));
-    let mut children: Vec<(u32, EntryId)> = Vec::new();
-    while let Some((dir, contributors, dir_path)) = queue.pop_front() {
-        children.clear();
-        for &(p, e) in &contributors {
-            let t = toc(p);
-            children.extend(
-                t.children(e)
-                    .filter(|&c| !(e.is_none() && HIDDEN_TOP_LEVEL.contains(&t.name(c))))
-                    .map(|c| (p, c)),
-            );
-        }
-        if dir == 0 {
-            children.extend((0..shine.len() as u32).map(|i| (SHINE_PKG, i)));
-        }
-        children.sort_unstable_by(|a, b| match name(a).cmp(name(b)) {
-            Ordering::Equal => a.cmp(b),
-            other => other,
-        });
-        let first = node_index(nodes.len())?;
-        let mut rest = &children[..];
-        while let Some(head) = rest.first() {
-            let len = rest
-                .iter()
-                .position(|c| name(c) != name(head))
-                .unwrap_or(rest.len());
-            let (group, tail) = rest.split_at(len);
-            rest = tail;
-            // A member of a layer that may not shadow is refused where a
-            // lower layer has the path, unless both are directories (it
-            // may add entries to a lower directory, not replace anything).
-            kept.clear();
-            denied.clear();
-            for &m in group {
-                let refuse = !may_shadow(m.0)
-                    && group.iter().any(|&q| {
-                        matches!((layer_of(q.0), layer_of(m.0)), (Some(a), Some(b)) if a < b)
-                            && (kind(m) != EntryKind::Directory || kind(q) != EntryKind::Directory)
-                    });
-                if refuse {
-                    denied.push(m);
-                } else {
-                    kept.push(m);
-                }
-            }
-            let group = &kept[..];
-            let Some((&winner, lower)) = group.split_last() else {
-                continue;
-            };
-            if winner.0 == SHINE_PKG {
-                let index = node_index(nodes.len())?;
-                if let Some(slot) = shine_nodes.get_mut(winner.1 as usize) {
-                    *slot = index;
-                }
-                let mut merged: Vec<Contributor> = Vec::new();
-                for &(p, e) in lower {
-                    if kind((p, e)) == EntryKind::Directory {
-                        merged.push((p, Some(e)));
-                    } else {
-                        if let Some(mp) = packages.get(p as usize) {
-                            warnings.push(format!(
-                                "/{} of package {} is not a directory: \
-                                 the shine-through directory hides it",
-                                String::from_utf8_lossy(name(&winner)),
-                                mp.label()
-                            ));
-                        }
-                        shadows.push(Shadow {
-                            node: index,
-                            pkg: p,
-                            entry: e,
-                        });
-                    }
-                }
-                let (pkg, entry) = match merged.first() {
-                    Some(&(p, Some(e))) => (p, e),
-                    _ => winner,
-                };
-                nodes.push(Node {
-                    pkg,
-                    entry,
-                    first_child: 0,
-                    child_count: 0,
-                });
-                refused.extend(denied.iter().map(|&(pkg, entry)| Shadow {
-                    node: index,
-                    pkg,
-                    entry,
-                }));
-                if !merged.is_empty() {
-                    queue.push_back((index, merged, name(&winner).to_vec()));
-                }
-                continue;
-            }
-            let path = if blocked.is_empty() {
-                Vec::new()
-            } else {
-                let mut p = dir_path.clone();
-                if !p.is_empty() {
-                    p.push(b'/');
-                }
-                p.extend_from_slice(name(&winner));
-                if blocked.contains(&p) {
-                    continue;
-                }
-                p
-            };
-            let index = node_index(nodes.len())?;
-            nodes.push(Node {
-                pkg: winner.0,
-                entry: winner.1,
-                first_child: 0,
-                child_count: 0,
-            });
-            refused.extend(denied.iter().map(|&(pkg, entry)| Shadow {
-                node: index,
-                pkg,
-                entry,
-            }));
-            let winner_is_dir = kind(winner) == EntryKind::Directory;
-            let mut merged: Vec<Contributor> = Vec::new();
-            let mut opaque = !winner_is_dir;
-            for &(p, e) in lower.iter().rev() {
-                if !opaque && kind((p, e)) == EntryKind::Directory {
-                    merged.push((p, Some(e)));
-                } else {
-                    opaque = true;
-                    shadows.push(Shadow {
-                        node: index,
-                        pkg: p,
-                        entry: e,
-                    });
-                }
-            }
-            if winner_is_dir {
-                merged.reverse();
-                merged.push((winner.0, Some(winner.1)));
-                if let (Some(&(p, Some(e))), Some(node)) =
-                    (merged.first(), nodes.get_mut(index as usize))
-                {
-                    node.pkg = p;
-                    node.entry = e;
-                }
-                queue.push_back((index, merged, path));
-            }
-        }
-        let end = node_index(nodes.len())?;
-        if let Some(d) = nodes.get_mut(dir as usize) {
-            d.first_child = first;
-            d.child_count = end - first;
-        }
+    m.push_node((ROOT_PKG, 0))?;
+    m.queue
+        .push_back((0, (0..count).map(|p| (p, None)).collect(), Vec::new()));
+    while let Some((dir, contributors, dir_path)) = m.queue.pop_front() {
+        m.merge_dir(dir, &contributors, &dir_path)?;
     }
+    let mut out = m.out;
     // Childless nodes get an empty range where the children so far end, so
     // that the ranges' ends never decrease (what `NodeRef::parent` needs).
     let mut end = 0u32;
-    for node in &mut nodes {
+    for node in &mut out.nodes {
         if node.child_count == 0 {
             node.first_child = end;
         } else {
             end = node.first_child.saturating_add(node.child_count);
         }
     }
-    nodes.shrink_to_fit();
-    shadows.shrink_to_fit();
-    Ok(Built {
-        nodes,
-        shadows,
-        shine_nodes,
-        warnings,
-        refused,
-    })
+    out.nodes.shrink_to_fit();
+    out.shadows.shrink_to_fit();
+    Ok(out)
 }
 
 fn node_index(len: usize) -> Result<u32, TreeError> {
