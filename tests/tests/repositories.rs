@@ -368,10 +368,13 @@ fn install_update_uninstall_from_a_signed_repository_over_http() {
         .unwrap()
         .contains("refused by the trust policy of the user layer"));
     std::fs::remove_file(&dropped).unwrap();
+    // (mid is active in the system layer too: --force keeps both, which
+    // one package, one layer refuses otherwise; vouching is what is tested.)
     ok(&[
         "-R",
         root,
         "add",
+        "--force",
         "--layer",
         "user",
         mid21.to_str().unwrap(),
