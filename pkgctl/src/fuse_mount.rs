@@ -7,17 +7,12 @@ use std::path::{Component, Path, PathBuf};
 /// `statfs`'s `f_type` of a FUSE file system (`FUSE_SUPER_MAGIC`).
 const FUSE_SUPER_MAGIC: u64 = 0x6573_5546;
 
-/// `path` made absolute against the working directory and freed of `.` and
-/// `..` lexically (symbolic links are not followed: inside a mount they are
-/// the tree's own).
-pub fn lexical_absolute(path: &Path) -> std::io::Result<PathBuf> {
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(path)
-    };
+/// `path` taken from `/` (a relative path as if it were absolute) with `.`
+/// and `..` resolved lexically: symbolic links are not followed (inside a
+/// mount they are the tree's own).
+pub fn lexical(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
-    for c in joined.components() {
+    for c in path.components() {
         match c {
             Component::Normal(n) => out.push(n),
             Component::ParentDir => {
@@ -26,7 +21,12 @@ pub fn lexical_absolute(path: &Path) -> std::io::Result<PathBuf> {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
-    Ok(out)
+    out
+}
+
+/// `path` made absolute against the working directory, then [`lexical`].
+pub fn lexical_absolute(path: &Path) -> std::io::Result<PathBuf> {
+    Ok(lexical(&std::env::current_dir()?.join(path)))
 }
 
 /// The innermost FUSE mount point among the ancestors of `path` (itself
@@ -66,6 +66,10 @@ mod tests {
         assert_eq!(
             lexical_absolute(Path::new("/../x")).unwrap(),
             PathBuf::from("/x")
+        );
+        assert_eq!(
+            lexical(Path::new("etc/../usr/bin")),
+            PathBuf::from("/usr/bin")
         );
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(lexical_absolute(Path::new("y")).unwrap(), cwd.join("y"));

@@ -112,25 +112,21 @@ struct OwnerJson {
 }
 
 /// The components of a tree path (`.` and `..` taken lexically).
-fn tree_components(path: &Path) -> Vec<&[u8]> {
-    let mut parts = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => parts.push(n.as_bytes()),
-            Component::ParentDir => {
-                parts.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    parts
+fn tree_components(path: &Path) -> Vec<Vec<u8>> {
+    fuse_mount::lexical(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.as_bytes().to_vec()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The node at `parts`, if the tree has it.
-fn lookup<'a>(tree: &'a Tree, parts: &[&[u8]]) -> Option<NodeRef<'a>> {
+fn lookup<'a>(tree: &'a Tree, parts: &[impl AsRef<[u8]>]) -> Option<NodeRef<'a>> {
     parts
         .iter()
-        .try_fold(tree.root(), |node, name| node.lookup(name))
+        .try_fold(tree.root(), |node, name| node.lookup(name.as_ref()))
 }
 
 /// Whether `m`'s own table of contents has a directory at `parts`.
