@@ -108,6 +108,60 @@ fn the_layer_wins_in_every_activation_order() {
     }
 }
 
+#[test]
+fn owner_of_a_path_under_the_mount_names_the_package_shown_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    ok(Command::new(bin_path("pkgctl"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap());
+    for (name, layer) in [("high", "user"), ("low", "system")] {
+        let pkg = conf_package(dir.path(), name);
+        ok(pkgctl(
+            &root,
+            &["add", "--layer", layer, pkg.to_str().unwrap()],
+        ));
+    }
+    let m = PackagefsMount::new(&[&root], &[]);
+    let conf = m.path().join("etc/conf");
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "high");
+    let expected = "high 1.0-1 (user) high.hpkg: file /etc/conf\n  \
+                    shadows low 1.0-1 (system, low.hpkg): file\n";
+    assert_eq!(
+        ok(pkgctl(&root, &["owner", conf.to_str().unwrap()])),
+        expected
+    );
+    // Through a symbolic link to the mount point, outside the mount.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(m.path(), &link).unwrap();
+    let via_link = link.join("etc/conf");
+    assert_eq!(
+        ok(pkgctl(&root, &["owner", via_link.to_str().unwrap()])),
+        expected
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(pkgctl(
+        &root,
+        &["owner", "--json", conf.to_str().unwrap()],
+    )))
+    .unwrap();
+    assert_eq!(v["path"], "etc/conf");
+    assert_eq!(v["package"]["label"], "high-1.0-1");
+    assert_eq!(v["shadows"][0]["label"], "low-1.0-1");
+    // A path under the mount that the tree does not have.
+    let missing = m.path().join("etc/none");
+    let out = pkgctl(&root, &["owner", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "pkgctl: {}: no active package provides it\n",
+            missing.display()
+        )
+    );
+}
+
 /// A root whose generation holds `good` and `needy` (which requires a
 /// package nobody provides), and whose system layer has a damaged file.
 fn root_with_refusals(dir: &Path) -> PathBuf {
@@ -280,59 +334,5 @@ fn a_bad_file_dropped_into_a_live_root_is_logged_and_listed_by_status() {
     assert_eq!(
         std::fs::read_to_string(m.path().join("etc/conf")).unwrap(),
         "good"
-    );
-}
-
-#[test]
-fn owner_of_a_path_under_the_mount_names_the_package_shown_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
-    for (name, layer) in [("high", "user"), ("low", "system")] {
-        let pkg = conf_package(dir.path(), name);
-        ok(pkgctl(
-            &root,
-            &["add", "--layer", layer, pkg.to_str().unwrap()],
-        ));
-    }
-    let m = PackagefsMount::new(&[&root], &[]);
-    let conf = m.path().join("etc/conf");
-    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "high");
-    let expected = "high 1.0-1 (user) high.hpkg: file /etc/conf\n  \
-                    shadows low 1.0-1 (system, low.hpkg): file\n";
-    assert_eq!(
-        ok(pkgctl(&root, &["owner", conf.to_str().unwrap()])),
-        expected
-    );
-    // Through a symbolic link to the mount point, outside the mount.
-    let link = dir.path().join("link");
-    std::os::unix::fs::symlink(m.path(), &link).unwrap();
-    let via_link = link.join("etc/conf");
-    assert_eq!(
-        ok(pkgctl(&root, &["owner", via_link.to_str().unwrap()])),
-        expected
-    );
-    let v: serde_json::Value = serde_json::from_str(&ok(pkgctl(
-        &root,
-        &["owner", "--json", conf.to_str().unwrap()],
-    )))
-    .unwrap();
-    assert_eq!(v["path"], "etc/conf");
-    assert_eq!(v["package"]["label"], "high-1.0-1");
-    assert_eq!(v["shadows"][0]["label"], "low-1.0-1");
-    // A path under the mount that the tree does not have.
-    let missing = m.path().join("etc/none");
-    let out = pkgctl(&root, &["owner", missing.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        format!(
-            "pkgctl: {}: no active package provides it\n",
-            missing.display()
-        )
     );
 }
