@@ -77,10 +77,17 @@ struct PackageJson {
 impl PackageJson {
     fn of(m: &MountedPackage) -> PackageJson {
         let info = m.package().info();
+        let named = Named::of(m);
+        // The version as the label (`name-version`, for people) shows it.
+        let version = named
+            .label
+            .strip_prefix(info.name.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .map_or_else(|| info.version.to_string(), str::to_string);
         PackageJson {
             name: info.name.clone(),
-            version: info.version.to_string(),
-            named: Named::of(m),
+            version,
+            named,
         }
     }
 
