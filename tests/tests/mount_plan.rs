@@ -22,6 +22,17 @@ fn conf_package(dir: &Path, name: &str) -> PathBuf {
     out
 }
 
+/// `dir/root`, made a package root by `pkgctl init`.
+fn init_root(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    ok(Command::new(bin_path("pkgctl"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap());
+    root
+}
+
 fn pkgctl(root: &Path, args: &[&str]) -> std::process::Output {
     Command::new(bin_path("pkgctl"))
         .arg("-R")
@@ -69,12 +80,7 @@ fn the_layer_wins_in_every_activation_order() {
         [("low", "common"), ("high", "user")],
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        ok(Command::new(bin_path("pkgctl"))
-            .arg("init")
-            .arg(&root)
-            .output()
-            .unwrap());
+        let root = init_root(dir.path());
         let m = PackagefsMount::new(&[&root], &[]);
         for (name, layer) in order {
             let pkg = conf_package(dir.path(), name);
@@ -111,12 +117,7 @@ fn the_layer_wins_in_every_activation_order() {
 #[test]
 fn owner_of_a_path_under_the_mount_names_the_package_shown_there() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
+    let root = init_root(dir.path());
     for (name, layer) in [("high", "user"), ("low", "system")] {
         let pkg = conf_package(dir.path(), name);
         ok(pkgctl(
@@ -165,12 +166,7 @@ fn owner_of_a_path_under_the_mount_names_the_package_shown_there() {
 /// A root whose generation holds `good` and `needy` (which requires a
 /// package nobody provides), and whose system layer has a damaged file.
 fn root_with_refusals(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
+    let root = init_root(dir);
     let good = conf_package(dir, "good");
     ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
     // needy: requires "nowhere"; added with --force.
@@ -249,12 +245,7 @@ fn a_refused_package_is_named_at_mount_and_by_status() {
 #[test]
 fn a_damaged_package_in_the_generation_is_refused_with_the_reader_error() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
+    let root = init_root(dir.path());
     let good = conf_package(dir.path(), "good");
     let other = conf_package(dir.path(), "other");
     ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
@@ -296,12 +287,7 @@ fn a_damaged_package_in_the_generation_is_refused_with_the_reader_error() {
 #[test]
 fn a_bad_file_dropped_into_a_live_root_is_logged_and_listed_by_status() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
+    let root = init_root(dir.path());
     let good = conf_package(dir.path(), "good");
     ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
     let m = PackagefsMount::new(&[&root], &[]);
