@@ -7,6 +7,7 @@ mod chunk_cache;
 mod cmd;
 mod deb;
 mod error;
+mod fuse_mount;
 mod input;
 mod logging;
 mod output;
@@ -25,7 +26,7 @@ use crate::error::{CliError, Result};
 ///
 /// Package commands take a package file (or, for create, a directory; for
 /// import-deb, Debian packages). Root commands (init, add, remove, list,
-/// status, generations, diff, deps, rollback, gc, pin, unpin, verify, and
+/// status, owner, generations, diff, deps, rollback, gc, pin, unpin, verify, and
 /// the repository commands repo add|list|remove, refresh, search, install,
 /// update, uninstall, full-sync) work on the package root given with
 /// -R ROOT, or else in the environment variable PACKAGEFS_ROOT. Publishing
@@ -43,6 +44,7 @@ use crate::error::{CliError, Result};
 ///   pkgctl init /srv/root
 ///   pkgctl -R /srv/root add --layer user tipster-1.1.1-1-x86_64.hpkg
 ///   pkgctl -R /srv/root status
+///   pkgctl -R /srv/root owner /usr/bin/env
 ///   pkgctl repo create /srv/repo --name main --key release.key
 ///   pkgctl -R /srv/root repo add main https://example.org/repo --key release.pub
 ///   pkgctl -R /srv/root refresh
@@ -80,6 +82,7 @@ enum Command {
     Remove(cmd::root::RemoveArgs),
     List(cmd::listing::ListArgs),
     Status(cmd::status::Args),
+    Owner(cmd::owner::Args),
     Generations(cmd::listing::GenerationsArgs),
     Rollback(cmd::root::RollbackArgs),
     Gc(cmd::root::GcArgs),
@@ -116,6 +119,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Remove(a) => cmd::root::remove(a, &root_path(cli)?),
         Command::List(a) => cmd::listing::list(a, &root_path(cli)?),
         Command::Status(a) => cmd::status::run(a, &root_path(cli)?),
+        Command::Owner(a) => cmd::owner::run(a, &root_path(cli)?),
         Command::Generations(a) => cmd::listing::generations(a, &root_path(cli)?),
         Command::Rollback(a) => cmd::root::rollback(a, &root_path(cli)?),
         Command::Gc(a) => cmd::root::gc(a, &root_path(cli)?),

@@ -1,6 +1,6 @@
 //! The root commands of the `pkgctl` binary end to end: `init`, `add`,
-//! `remove`, `list`, `status`, `generations`, `rollback`, `gc`, `pin`,
-//! `unpin` and `verify`, on package roots in temporary directories, with
+//! `remove`, `list`, `status`, `owner`, `generations`, `rollback`, `gc`,
+//! `pin`, `unpin` and `verify`, on package roots in temporary directories, with
 //! packages built by `pkgctl create` from the demo trees in
 //! `fixtures/packages/` (hello_extras requires hello_base >= 1.0; hello_user
 //! requires hello_base and shadows its etc/hello/hello.conf).
@@ -582,6 +582,7 @@ fn help_teaches_every_root_command() {
         "remove",
         "list",
         "status",
+        "owner",
         "generations",
         "rollback",
         "gc",
@@ -603,7 +604,7 @@ fn help_teaches_every_root_command() {
             "{long}"
         );
     }
-    for cmd in ["list", "status", "generations", "verify"] {
+    for cmd in ["list", "status", "owner", "generations", "verify"] {
         let long = ok(&run(&[cmd.as_ref(), "--help".as_ref()], &[]));
         assert!(
             long.contains("--json") && long.contains("\"layer\""),
@@ -631,4 +632,101 @@ fn a_corrupt_active_list_is_reported_loudly() {
     let v = env.json(&["status", "--json"]);
     assert_eq!(v["fallback"], true);
     assert_eq!(v["generation"]["number"], 2);
+}
+
+#[test]
+fn owner_names_the_user_package_over_the_system_one_in_both_activation_orders() {
+    let user_first: [(&[&str], &str); 2] = [(&["--layer", "user", "--force"], USER), (&[], BASE)];
+    let base_first: [(&[&str], &str); 2] = [(&[], BASE), (&["--layer", "user"], USER)];
+    for order in [base_first, user_first] {
+        let env = Env::new();
+        env.init();
+        for (extra, file) in order {
+            ok(&env.add(extra, &[file]));
+        }
+        for path in [
+            "/etc/hello/hello.conf",
+            "etc/hello/hello.conf",
+            "/etc/./x/../hello/hello.conf",
+        ] {
+            assert_eq!(
+                ok(&env.r(&["owner", path])),
+                format!(
+                    "hello_user 1.0-1 (user) {USER}: file /etc/hello/hello.conf\n  \
+                     shadows hello_base 1.0-1 (system, {BASE}): file\n"
+                ),
+                "{order:?} {path}"
+            );
+        }
+        assert_eq!(
+            env.json(&["owner", "/etc/hello/hello.conf", "--json"]),
+            serde_json::json!({
+                "path": "etc/hello/hello.conf",
+                "kind": "file",
+                "package": {"name": "hello_user", "version": "1.0-1", "layer": "user",
+                            "file_name": USER, "label": "hello_user-1.0-1"},
+                "shadows": [{"name": "hello_base", "version": "1.0-1", "layer": "system",
+                             "file_name": BASE, "label": "hello_base-1.0-1", "kind": "file"}],
+                "merged": [],
+            }),
+            "{order:?}"
+        );
+        // A file nothing shadows.
+        assert_eq!(
+            ok(&env.r(&["owner", "/bin/hello"])),
+            format!("hello_base 1.0-1 (system) {BASE}: file /bin/hello\n")
+        );
+    }
+}
+
+#[test]
+fn owner_of_a_merged_directory_names_every_package_that_has_it() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE]));
+    ok(&env.add(&[], &[EXTRAS]));
+    assert_eq!(
+        ok(&env.r(&["owner", "/share/doc/hello"])),
+        format!(
+            "hello_base 1.0-1 (system) {BASE}: directory /share/doc/hello (merged)\n  \
+             merged with hello_extras 2.1-1 (system, {EXTRAS})\n"
+        )
+    );
+    let v = env.json(&["owner", "share/doc/hello", "--json"]);
+    assert_eq!(v["kind"], "dir");
+    assert_eq!(v["package"]["name"], "hello_base");
+    assert_eq!(v["shadows"], serde_json::json!([]));
+    assert_eq!(v["merged"][0]["name"], "hello_extras", "{v:#}");
+    assert_eq!(v["merged"].as_array().unwrap().len(), 1, "{v:#}");
+    // The mount root belongs to no package.
+    assert_eq!(
+        ok(&env.r(&["owner", "/"])),
+        "no package: directory / (the mount root)\n"
+    );
+    assert_eq!(env.json(&["owner", "/", "--json"])["package"], Value::Null);
+}
+
+#[test]
+fn owner_of_a_path_no_package_provides_fails_and_names_a_blocked_entry() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE]));
+    let err = one_line_failure(&env.r(&["owner", "/etc/hello/nothing"]));
+    assert_eq!(
+        err,
+        "pkgctl: /etc/hello/nothing: no active package provides it"
+    );
+    let err = one_line_failure(&env.r(&["owner", "--json", "sbin"]));
+    assert!(err.contains("sbin: no active package"), "{err}");
+    fs::write(
+        env.root().join("system/state/blocked-entries"),
+        "etc/hello\n",
+    )
+    .unwrap();
+    let err = one_line_failure(&env.r(&["owner", "/etc/hello/hello.conf"]));
+    assert!(
+        err.starts_with("pkgctl: /etc/hello/hello.conf: no active package provides it (hidden by ")
+            && err.ends_with("system/state/blocked-entries entry etc/hello)"),
+        "{err}"
+    );
 }

@@ -2,7 +2,8 @@
 //! winner of a path whatever order packages were activated in, status names
 //! the same winner the mount shows, and every package the mount leaves out
 //! is named with its reason on `packagefs mount`'s standard error (the mount
-//! still succeeds, unless `--strict`) and by `pkgctl status`.
+//! still succeeds, unless `--strict`) and by `pkgctl status`; `pkgctl owner`
+//! of a path under the mount names the package the mount shows there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +20,17 @@ fn conf_package(dir: &Path, name: &str) -> PathBuf {
     let out = dir.join(format!("{name}.hpkg"));
     write_package(&src, name, &out, Compression::Zstd);
     out
+}
+
+/// `dir/root`, made a package root by `pkgctl init`.
+fn init_root(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    ok(Command::new(bin_path("pkgctl"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap());
+    root
 }
 
 fn pkgctl(root: &Path, args: &[&str]) -> std::process::Output {
@@ -68,12 +80,7 @@ fn the_layer_wins_in_every_activation_order() {
         [("low", "common"), ("high", "user")],
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        ok(Command::new(bin_path("pkgctl"))
-            .arg("init")
-            .arg(&root)
-            .output()
-            .unwrap());
+        let root = init_root(dir.path());
         let m = PackagefsMount::new(&[&root], &[]);
         for (name, layer) in order {
             let pkg = conf_package(dir.path(), name);
@@ -107,15 +114,59 @@ fn the_layer_wins_in_every_activation_order() {
     }
 }
 
+#[test]
+fn owner_of_a_path_under_the_mount_names_the_package_shown_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = init_root(dir.path());
+    for (name, layer) in [("high", "user"), ("low", "system")] {
+        let pkg = conf_package(dir.path(), name);
+        ok(pkgctl(
+            &root,
+            &["add", "--layer", layer, pkg.to_str().unwrap()],
+        ));
+    }
+    let m = PackagefsMount::new(&[&root], &[]);
+    let conf = m.path().join("etc/conf");
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "high");
+    let expected = "high 1.0-1 (user) high.hpkg: file /etc/conf\n  \
+                    shadows low 1.0-1 (system, low.hpkg): file\n";
+    assert_eq!(
+        ok(pkgctl(&root, &["owner", conf.to_str().unwrap()])),
+        expected
+    );
+    // Through a symbolic link to the mount point, outside the mount.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(m.path(), &link).unwrap();
+    let via_link = link.join("etc/conf");
+    assert_eq!(
+        ok(pkgctl(&root, &["owner", via_link.to_str().unwrap()])),
+        expected
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(pkgctl(
+        &root,
+        &["owner", "--json", conf.to_str().unwrap()],
+    )))
+    .unwrap();
+    assert_eq!(v["path"], "etc/conf");
+    assert_eq!(v["package"]["label"], "high-1.0-1");
+    assert_eq!(v["shadows"][0]["label"], "low-1.0-1");
+    // A path under the mount that the tree does not have.
+    let missing = m.path().join("etc/none");
+    let out = pkgctl(&root, &["owner", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "pkgctl: {}: no active package provides it\n",
+            missing.display()
+        )
+    );
+}
+
 /// A root whose generation holds `good` and `needy` (which requires a
 /// package nobody provides), and whose system layer has a damaged file.
 fn root_with_refusals(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
+    let root = init_root(dir);
     let good = conf_package(dir, "good");
     ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
     // needy: requires "nowhere"; added with --force.
@@ -194,12 +245,7 @@ fn a_refused_package_is_named_at_mount_and_by_status() {
 #[test]
 fn a_damaged_package_in_the_generation_is_refused_with_the_reader_error() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
+    let root = init_root(dir.path());
     let good = conf_package(dir.path(), "good");
     let other = conf_package(dir.path(), "other");
     ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
@@ -241,12 +287,7 @@ fn a_damaged_package_in_the_generation_is_refused_with_the_reader_error() {
 #[test]
 fn a_bad_file_dropped_into_a_live_root_is_logged_and_listed_by_status() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    ok(Command::new(bin_path("pkgctl"))
-        .arg("init")
-        .arg(&root)
-        .output()
-        .unwrap());
+    let root = init_root(dir.path());
     let good = conf_package(dir.path(), "good");
     ok(pkgctl(&root, &["add", good.to_str().unwrap()]));
     let m = PackagefsMount::new(&[&root], &[]);

@@ -11,6 +11,7 @@ pub mod import_deb;
 pub mod info;
 pub mod install;
 pub mod listing;
+pub mod owner;
 pub mod repo;
 pub mod root;
 pub mod status;

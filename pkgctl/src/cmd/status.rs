@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use serde::Serialize;
-use state::plan::{self, GenerationChoice, MountSpec, MountedPackage, Refused, Request};
-use state::{ActivePackage, DepProblem, Generation, Layer};
+use state::plan::{self, GenerationChoice, MountSpec, MountedPackage, Plan, Refused, Request};
+use state::{ActivePackage, DepProblem, Generation, Layer, Root};
 
 use crate::cmd::root::{open, warn_all};
 use crate::error::{CliError, Result};
@@ -91,17 +91,17 @@ pub struct Args {
     pub json: bool,
 }
 
-/// A package as `status` names it.
+/// A package as `status` (and `owner`) names it.
 #[derive(Debug, Serialize)]
-struct Named {
-    layer: Layer,
-    file_name: String,
-    label: String,
+pub(crate) struct Named {
+    pub(crate) layer: Layer,
+    pub(crate) file_name: String,
+    pub(crate) label: String,
 }
 
 impl Named {
     /// A mounted package.
-    fn of(m: &MountedPackage) -> Named {
+    pub(crate) fn of(m: &MountedPackage) -> Named {
         Named {
             layer: m.source().layer.unwrap_or(Layer::System),
             file_name: file_name(m.path()),
@@ -159,6 +159,17 @@ struct StatusJson<'a> {
     warnings: &'a [String],
 }
 
+/// The plan of the mount of every layer of `root`'s generation in force:
+/// what a mount shows.
+pub(crate) fn mount_plan(root: &Root) -> Result<Plan> {
+    let spec = MountSpec::Root {
+        root: root.path().to_path_buf(),
+        layers: Layer::ALL.to_vec(),
+    };
+    plan::plan(&Request::new(&spec, GenerationChoice::Current), None)
+        .map_err(|e| CliError::refused(root.path(), e.to_string()))
+}
+
 /// `pkgctl status`.
 pub fn run(args: &Args, path: &Path) -> Result<()> {
     let root = open(path)?;
@@ -166,13 +177,7 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
     let loaded = root.current().map_err(state_err)?;
     let generation = &loaded.generation;
     let mut warnings = loaded.warnings.clone();
-    // The plan of the mount of every layer: what a mount shows.
-    let spec = MountSpec::Root {
-        root: root.path().to_path_buf(),
-        layers: Layer::ALL.to_vec(),
-    };
-    let plan = plan::plan(&Request::new(&spec, GenerationChoice::Current), None)
-        .map_err(|e| CliError::refused(root.path(), e.to_string()))?;
+    let plan = mount_plan(&root)?;
     warnings.extend(
         plan.warnings
             .iter()
