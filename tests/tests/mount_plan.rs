@@ -366,6 +366,10 @@ fn a_user_owned_layer_adds_paths_but_replaces_nothing() {
     assert_eq!(refused[0]["hidden"]["label"], "mine-1.0-1");
     assert_eq!(refused[0]["shown"]["label"], "low-1.0-1");
     assert_eq!(v["shadowed"].as_array().unwrap().len(), 0, "{v}");
+    let owner: serde_json::Value =
+        serde_json::from_str(&ok(pkgctl(&root, &["owner", "/etc/conf", "--json"]))).unwrap();
+    assert_eq!(owner["package"]["name"], "low", "{owner}");
+    assert_eq!(owner["refused_shadows"][0]["name"], "mine", "{owner}");
     drop(m);
 
     // The administrator allows it in the policy: the user layer wins.

@@ -48,7 +48,10 @@ use crate::output::{lossy, Out};
 ///     "shadows": [{"name", "version", "layer", "file_name", "label",
 ///                  "kind": kind of the hidden entry}],
 ///     "merged": [{"name", "version", "layer", "file_name", "label"}]
-///                the other packages that have this directory (else [])
+///                the other packages that have this directory (else []),
+///     "refused_shadows": [same shape as shadows]
+///                packages of a layer that may not shadow lower layers
+///                (the trust policy's may-shadow no) refused at this path
 ///   }
 ///
 /// Example:
@@ -116,6 +119,7 @@ struct OwnerJson {
     package: Option<PackageJson>,
     shadows: Vec<ShadowJson>,
     merged: Vec<PackageJson>,
+    refused_shadows: Vec<ShadowJson>,
 }
 
 /// The components of a tree path (`.` and `..` taken lexically).
@@ -193,15 +197,17 @@ pub fn run(args: &Args, root_path: &Path) -> Result<()> {
     let path = node.path();
     let kind = node.kind();
     let provider = node.package();
-    let shadows: Vec<ShadowJson> = plan
-        .tree
-        .shadowed()
-        .filter(|s| s.path == path)
-        .map(|s| ShadowJson {
-            package: PackageJson::of(s.hidden),
-            kind: s.hidden_kind.name(),
-        })
-        .collect();
+    let here = |records: &mut dyn Iterator<Item = state::plan::Shadowed<'_>>| -> Vec<ShadowJson> {
+        records
+            .filter(|s| s.path == path)
+            .map(|s| ShadowJson {
+                package: PackageJson::of(s.hidden),
+                kind: s.hidden_kind.name(),
+            })
+            .collect()
+    };
+    let shadows = here(&mut plan.tree.shadowed());
+    let refused_shadows = here(&mut plan.tree.refused_shadows());
     let parts: Vec<&[u8]> = path
         .split(|b| *b == b'/')
         .filter(|p| !p.is_empty())
@@ -222,6 +228,7 @@ pub fn run(args: &Args, root_path: &Path) -> Result<()> {
         package: provider.map(PackageJson::of),
         shadows,
         merged,
+        refused_shadows,
     };
     let mut out = Out::new();
     if args.json {
@@ -261,6 +268,13 @@ fn print(out: &mut Out, answer: &OwnerJson, is_root: bool) -> Result<()> {
     }
     for m in &answer.merged {
         out.line(format_args!("  merged with {}", m.text()))?;
+    }
+    for s in &answer.refused_shadows {
+        out.line(format_args!(
+            "  refused to shadow it (the layer's policy): {}: {}",
+            s.package.text(),
+            s.kind
+        ))?;
     }
     Ok(())
 }
