@@ -78,7 +78,11 @@ fn gc_spares_what_mounts_serve() {
         root.live_mounts().unwrap()
     );
     old.unmount();
-    assert_eq!(root.live_mounts().unwrap().len(), 1);
+    assert!(
+        wait_for(10, || root.live_mounts().unwrap().len() == 1),
+        "{:?}",
+        root.live_mounts().unwrap()
+    );
     pkgctl(&root_dir, &["gc", "--keep", "1"]);
     assert_eq!(kept(&root), vec![4]);
     assert_eq!(files(live.path()), expected(&["alpha", "beta"]));
@@ -91,6 +95,11 @@ fn gc_spares_what_mounts_serve() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // Unmounted: the daemon exits and its registration goes with it.
     drop(live);
-    assert!(root.live_mounts().unwrap().is_empty());
+    assert!(
+        wait_for(10, || root.live_mounts().unwrap().is_empty()),
+        "{:?}",
+        root.live_mounts().unwrap()
+    );
 }
