@@ -10,7 +10,7 @@ CARGO ?= cargo
 test: deps
 	$(CARGO) build --workspace --release --bins
 	$(CARGO) test --workspace --release --no-fail-fast
-	$(CARGO) test --release -p packagefs-state --features failpoints --test failpoints
+	$(CARGO) test --release -p state --features failpoints --test failpoints
 
 ## lint: formatting and clippy, warnings as errors.
 lint:

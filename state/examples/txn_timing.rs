@@ -1,5 +1,5 @@
 //! Time sequential `add` transactions on a scratch root (a rough figure for
-//! the report; `cargo run --release -p packagefs-state --example txn_timing -- PKG N`).
+//! the report; `cargo run --release -p state --example txn_timing -- PKG N`).
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //! failure the old generation is fully in force, and the next transaction
 //! succeeds and leaves a clean root.
 //!
-//! `cargo test -p packagefs-state --features failpoints --test failpoints`
+//! `cargo test -p state --features failpoints --test failpoints`
 #![cfg(feature = "failpoints")]
 
 mod common;
