@@ -74,15 +74,7 @@ impl Root {
         let txn = txn::begin(self)?;
         let mut temps = Vec::new();
         let planned = self.plan_add(&txn, files, layer, force, reason, &mut temps);
-        match planned {
-            Ok(plan) => txn.commit(plan),
-            Err(e) => {
-                for t in temps {
-                    let _ = remove_if_exists(&t);
-                }
-                Err(e)
-            }
-        }
+        commit_or_clean(txn, planned, temps)
     }
 
     fn plan_add<P: AsRef<Path>>(
@@ -668,14 +660,24 @@ impl Root {
             }
             Ok(plan)
         })();
-        match planned {
-            Ok(plan) => txn.commit(plan),
-            Err(e) => {
-                for t in temps {
-                    let _ = remove_if_exists(&t);
-                }
-                Err(e)
+        commit_or_clean(txn, planned, temps)
+    }
+}
+
+/// Commit `planned`, or, when planning failed, remove the temporary files
+/// it staged and return its error.
+fn commit_or_clean(
+    txn: txn::Txn<'_>,
+    planned: Result<txn::Plan>,
+    temps: Vec<std::path::PathBuf>,
+) -> Result<Commit> {
+    match planned {
+        Ok(plan) => txn.commit(plan),
+        Err(e) => {
+            for t in temps {
+                let _ = remove_if_exists(&t);
             }
+            Err(e)
         }
     }
 }

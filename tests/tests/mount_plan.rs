@@ -181,22 +181,48 @@ fn root_with_refusals(dir: &Path) -> PathBuf {
     root
 }
 
+/// A `packagefs mount ROOT MNT --log-file LOG ARGS...` run on a fresh
+/// mount point, whatever its outcome, unmounted (if mounted) when dropped.
+struct MountRun {
+    // Declared first: it drops (unmounts) before the directory goes.
+    _guard: packagefs_tests::MountGuard,
+    path: PathBuf,
+    out: std::process::Output,
+    _dir: tempfile::TempDir,
+}
+
+impl MountRun {
+    fn new(root: &Path, args: &[&str]) -> MountRun {
+        let (dir, path, log) = PackagefsMount::mount_dir();
+        let out = Command::new(bin_path("packagefs"))
+            .arg("mount")
+            .arg(root)
+            .arg(&path)
+            .arg("--log-file")
+            .arg(&log)
+            .args(args)
+            .output()
+            .unwrap();
+        MountRun {
+            _guard: packagefs_tests::MountGuard::new(&path),
+            path,
+            out,
+            _dir: dir,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+}
+
 #[test]
 fn a_refused_package_is_named_at_mount_and_by_status() {
     let dir = tempfile::tempdir().unwrap();
     let root = root_with_refusals(dir.path());
-    let (_tmp, mountpoint, log) = PackagefsMount::mount_dir();
-    let out = Command::new(bin_path("packagefs"))
-        .arg("mount")
-        .arg(&root)
-        .arg(&mountpoint)
-        .arg("--log-file")
-        .arg(&log)
-        .output()
-        .unwrap();
-    let guard = packagefs_tests::MountGuard::new(&mountpoint);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the mount must succeed: {stderr}");
+    let run = MountRun::new(&root, &[]);
+    let (mountpoint, stderr) = (&run.path, run.stderr());
+    assert!(run.out.status.success(), "the mount must succeed: {stderr}");
     assert!(
         stderr.contains("needy") && stderr.contains("unmet requirement nowhere"),
         "standard error does not name the refused package: {stderr:?}"
@@ -206,24 +232,14 @@ fn a_refused_package_is_named_at_mount_and_by_status() {
         "good"
     );
     assert!(!mountpoint.join("data/needy").exists());
-    drop(guard);
+    drop(run);
 
     // --strict: the same root fails to mount, naming it.
-    let (_tmp2, mountpoint2, log2) = PackagefsMount::mount_dir();
-    let out = Command::new(bin_path("packagefs"))
-        .arg("mount")
-        .arg(&root)
-        .arg(&mountpoint2)
-        .arg("--log-file")
-        .arg(&log2)
-        .arg("--strict")
-        .output()
-        .unwrap();
-    let _guard2 = packagefs_tests::MountGuard::new(&mountpoint2);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "--strict mounted anyway");
+    let strict = MountRun::new(&root, &["--strict"]);
+    let stderr = strict.stderr();
+    assert!(!strict.out.status.success(), "--strict mounted anyway");
     assert!(stderr.contains("needy"), "{stderr}");
-    assert!(!packagefs_tests::is_mounted(&mountpoint2).unwrap());
+    assert!(!packagefs_tests::is_mounted(&strict.path).unwrap());
 
     // status, text and JSON.
     let text = ok(pkgctl(&root, &["status"]));
@@ -256,18 +272,9 @@ fn a_damaged_package_in_the_generation_is_refused_with_the_reader_error() {
     // Damage the active file in place: the generation still names it.
     let active = root.join("user/packages/other.hpkg");
     std::fs::write(&active, b"no longer a package").unwrap();
-    let (_tmp, mountpoint, log) = PackagefsMount::mount_dir();
-    let out = Command::new(bin_path("packagefs"))
-        .arg("mount")
-        .arg(&root)
-        .arg(&mountpoint)
-        .arg("--log-file")
-        .arg(&log)
-        .output()
-        .unwrap();
-    let _guard = packagefs_tests::MountGuard::new(&mountpoint);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let run = MountRun::new(&root, &[]);
+    let (mountpoint, stderr) = (&run.path, run.stderr());
+    assert!(run.out.status.success(), "{stderr}");
     assert!(
         stderr.contains("other.hpkg") && stderr.contains("not a valid package"),
         "{stderr}"
