@@ -668,6 +668,7 @@ fn owner_names_the_user_package_over_the_system_one_in_both_activation_orders() 
                 "shadows": [{"name": "hello_base", "version": "1.0-1", "layer": "system",
                              "file_name": BASE, "label": "hello_base-1.0-1", "kind": "file"}],
                 "merged": [],
+                "refused_shadows": [],
             }),
             "{order:?}"
         );
