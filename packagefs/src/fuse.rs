@@ -29,8 +29,10 @@ use fuser::{
 use hpkg_format::EntryKind;
 
 use crate::fs::{Attr, FsError, Snapshot};
+use crate::inodes::ROOT_INO;
 use crate::kmount;
 use crate::options::MountFlag;
+use crate::requests::{Op, RequestCounts, REQUESTS_XATTR};
 use crate::volume::{Notify, Volume};
 
 /// How long the kernel may cache entries and attributes: one day.
@@ -120,6 +122,7 @@ pub fn mount_volume(
     fuse_config.clone_fd = true;
     let fs = FuseFs {
         volume,
+        requests: RequestCounts::default(),
         ttl: config.ttl,
         pin_open_files: config.pin_open_files,
         no_open: false,
@@ -175,6 +178,8 @@ impl Notify for KernelNotify {
 #[derive(Debug)]
 pub struct FuseFs {
     volume: Arc<Volume>,
+    /// The requests answered, by kind (see [`crate::requests`]).
+    requests: RequestCounts,
     ttl: Duration,
     /// See [`MountConfig::pin_open_files`].
     pin_open_files: bool,
@@ -205,6 +210,7 @@ macro_rules! read_only {
     ($($name:ident($($arg:ident: $ty:ty),*) -> $reply:ty;)*) => {
         $(
             fn $name(&self, _req: &Request, $(_: $ty,)* reply: $reply) {
+                self.requests.count(Op::Other);
                 reply.error(Errno::EROFS);
             }
         )*
@@ -323,12 +329,14 @@ impl Filesystem for FuseFs {
 
     fn destroy(&mut self) {
         tracing::info!(
-            "unmounted; chunk cache: {:?}",
-            self.volume.current().cache().stats()
+            "unmounted; chunk cache: {:?}; requests answered: {}",
+            self.volume.current().cache().stats(),
+            self.requests
         );
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.requests.count(Op::Lookup);
         let fs = self.volume.read();
         match guarded("lookup", || fs.lookup(parent.0, name.as_bytes())) {
             Ok(a) => {
@@ -341,11 +349,13 @@ impl Filesystem for FuseFs {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.requests.count(Op::Forget);
         let fs = self.volume.read();
         self.volume.forget(&fs, ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.requests.count(Op::Getattr);
         let fs = self.volume.read();
         match fs.getattr(ino.0) {
             Ok(a) => reply.attr(&self.ttl, &file_attr(&a)),
@@ -360,6 +370,7 @@ impl Filesystem for FuseFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.requests.count(Op::Readlink);
         let fs = self.volume.read();
         match fs.readlink(ino.0) {
             Ok(t) => reply.data(t),
@@ -393,6 +404,7 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.requests.count(Op::Open);
         if self.no_open {
             // The kernel takes this as "opens always succeed" and stops
             // asking (one round trip less per open, and none on close).
@@ -419,6 +431,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        self.requests.count(Op::Read);
         tracing::trace!("read ino {} offset {offset} size {size}", ino.0);
         // An open file reads the snapshot it was opened in.
         let fs = match self.volume.handle(fh.0) {
@@ -439,6 +452,7 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.requests.count(Op::Other);
         // Nothing to flush: ENOSYS makes the kernel stop sending a flush on
         // every close.
         reply.error(Errno::ENOSYS);
@@ -454,6 +468,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.requests.count(Op::Release);
         self.volume.release(fh.0);
         reply.ok();
     }
@@ -466,10 +481,12 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.requests.count(Op::Other);
         reply.ok();
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.requests.count(Op::Opendir);
         if self.no_opendir {
             // From now on the kernel opens directories itself, caching their
             // listings (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE): no round trip
@@ -494,6 +511,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        self.requests.count(Op::Readdir);
         let fs = self.volume.read();
         let listing = fs.readdir(ino.0, offset);
         match listing {
@@ -518,6 +536,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        self.requests.count(Op::Readdirplus);
         let fs = self.volume.read();
         let listing = fs.readdir(ino.0, offset);
         match listing {
@@ -555,15 +574,21 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.requests.count(Op::Other);
         reply.ok();
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.requests.count(Op::Statfs);
         let s = self.volume.read().statfs();
         reply.statfs(s.blocks, 0, 0, s.files, 0, s.bsize, s.namelen, s.bsize);
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        self.requests.count(Op::Getxattr);
+        if ino.0 == ROOT_INO && name.as_bytes() == REQUESTS_XATTR {
+            return reply_xattr(reply, size, Ok(self.requests.to_string().into_bytes()));
+        }
         let fs = self.volume.read();
         let value = guarded("getxattr", || fs.getxattr(ino.0, name.as_bytes()))
             .map_err(|e| (e, self.errno_for(e, ino)));
@@ -571,6 +596,7 @@ impl Filesystem for FuseFs {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        self.requests.count(Op::Listxattr);
         let fs = self.volume.read();
         let names =
             guarded("listxattr", || fs.listxattr(ino.0)).map_err(|e| (e, self.errno_for(e, ino)));
@@ -578,6 +604,7 @@ impl Filesystem for FuseFs {
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        self.requests.count(Op::Access);
         let fs = self.volume.read();
         match fs.access(ino.0, mask.bits()) {
             Ok(()) => reply.ok(),

@@ -11,7 +11,8 @@
 //!   tree with its inode numbers), [`inodes`] numbers trees so that a path
 //!   keeps its inode number across live changes, [`cache`] holds the
 //!   decompressed chunks, [`prefetch`] reads ahead, and [`fuse`] is the thin
-//!   adapter to the kernel.
+//!   adapter to the kernel, counting the requests it answers by kind
+//!   ([`requests`]).
 //! - [`volume`] is the whole mount across live changes: the served
 //!   snapshot, the nodes the kernel still holds of replaced ones, and the
 //!   snapshots open files read; [`live`] watches a root with state and
@@ -46,6 +47,7 @@ pub mod kmount;
 pub mod live;
 pub mod options;
 pub mod prefetch;
+pub mod requests;
 pub mod shine;
 pub mod volume;
 
