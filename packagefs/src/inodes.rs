@@ -75,12 +75,6 @@ impl Numbering {
             Some(_) => self.by_ino.get(&ino).copied(),
         }
     }
-
-    /// Bytes held (for the memory report).
-    pub fn memory_bytes(&self) -> usize {
-        self.inos.as_ref().map_or(0, |v| v.len() * 8)
-            + self.by_ino.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
-    }
 }
 
 /// What the kernel must be told after a swap.
@@ -91,13 +85,6 @@ pub struct Invalidations {
     /// `(parent inode, name)` of names that appeared, disappeared, or name
     /// another inode now.
     pub entries: Vec<(u64, Vec<u8>)>,
-}
-
-impl Invalidations {
-    /// Whether there is nothing to tell.
-    pub fn is_empty(&self) -> bool {
-        self.inodes.is_empty() && self.entries.is_empty()
-    }
 }
 
 /// The numbering of a new tree, carried over from the tree it replaces.

@@ -9,7 +9,7 @@ use hpkg_format::{create_from_tree, Timestamp, TreeBuilder, WriteOptions};
 use packagefs::fs::{FsConfig, FsError, Snapshot};
 use packagefs::inodes::{carry, Numbering, ROOT_INO};
 use packagefs::plan::{MountedPackage, SourcePackage, Tree};
-use packagefs::volume::Volume;
+use packagefs::volume::{self, Notify, Volume};
 use state::Layer;
 
 /// Write package `name` holding `files` (each `dir/.../file`, content the
@@ -67,6 +67,10 @@ fn paths_that_stay_keep_their_numbers_and_updates_get_new_ones() {
     assert_eq!(d, 2);
     assert_eq!(first_numbers.ino(1), 2);
     assert_eq!(first_numbers.index(d), Some(1));
+    let len = fs1.tree().len() as u64;
+    assert_eq!(first_numbers.index(len), Some(len as u32 - 1));
+    assert_eq!(first_numbers.index(len + 1), None, "past the last node");
+    assert_eq!(first_numbers.index(0), None);
 
     // A package added: everything stays, the new path gets a new number,
     // and only the directory that gained an entry is told.
@@ -164,6 +168,8 @@ fn the_volume_keeps_what_the_kernel_holds_and_forgets_with_it() {
     assert_eq!(za.size, b"extra".len() as u64);
     assert!(volume.orphan_attr(g).is_some());
     assert!(volume.orphan_attr(h).is_none(), "h was never looked up");
+    assert!(volume.is_orphan(z) && volume.is_orphan(g));
+    assert!(!volume.is_orphan(x) && !volume.is_orphan(h));
     // Counts moved with the nodes that stay: d needs two forgets.
     let fs = volume.current();
     volume.forget(&fs, d, 1);
@@ -183,4 +189,51 @@ fn the_volume_keeps_what_the_kernel_holds_and_forgets_with_it() {
     assert_eq!(volume.current().getattr(x), Err(FsError::Stale));
     volume.release(fh);
     assert_eq!(volume.stats().handles, 0);
+}
+
+/// What the kernel was told.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl Notify for Recorder {
+    fn inval_inode(&self, ino: u64) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(format!("inode {ino}"));
+        Ok(())
+    }
+
+    fn inval_entry(&self, parent: u64, name: &[u8]) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("entry {parent} {}", String::from_utf8_lossy(name)));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_kept_shine_through_directory_is_not_invalidated_and_the_rest_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = package(dir.path(), "base", &["d/x"]);
+    let extra = package(dir.path(), "extra", &["d/z"]);
+    let shine = vec!["var".to_string()];
+    let tree =
+        |p: Vec<MountedPackage>| Tree::with_shine_through(p, &[] as &[&str], &shine).unwrap();
+    let volume =
+        Volume::new(Snapshot::new(tree(vec![base.clone()]), None, &FsConfig::default()).unwrap());
+    let (var, d) = {
+        let fs = volume.read();
+        (ino(&fs, "var").unwrap(), ino(&fs, "d").unwrap())
+    };
+    let inv = volume.swap(tree(vec![base, extra]), None);
+    assert_eq!(ino(&volume.current(), "var").unwrap(), var);
+    assert!(
+        !inv.inodes.contains(&var),
+        "the synthetic shine-through directory did not change: {inv:?}"
+    );
+    let recorder = Recorder::default();
+    volume::send(&recorder, &inv);
+    let told = recorder.0.into_inner().unwrap();
+    assert!(told.contains(&format!("entry {d} z")), "{told:?}");
+    assert!(told.contains(&format!("inode {d}")), "{told:?}");
+    assert_eq!(told.len(), inv.entries.len() + inv.inodes.len());
 }
