@@ -157,6 +157,23 @@ fn unchanged_packages_are_taken_over_and_changed_ones_opened_again() {
     assert!(third.tree.packages()[0].same_as(&again.tree.packages()[0]));
     assert!(!third.tree.packages()[1].same_as(&again.tree.packages()[1]));
     assert_eq!(third.tree.packages()[1].package().info().name, "bb");
+    // a is only touched: the same inode and size, its time 100 s later
+    // (the same nanoseconds). A changed time is a changed file.
+    let a = std::fs::File::options()
+        .write(true)
+        .open(packages.join("a.hpkg"))
+        .unwrap();
+    let then = a.metadata().unwrap().modified().unwrap();
+    a.set_modified(then + std::time::Duration::from_secs(100))
+        .unwrap();
+    let fourth = plan::plan(
+        &Request::new(&spec, GenerationChoice::Current),
+        Some(&third.tree),
+    )
+    .unwrap();
+    assert_eq!(fourth.reused, 1);
+    assert!(!fourth.tree.packages()[0].same_as(&third.tree.packages()[0]));
+    assert!(fourth.tree.packages()[1].same_as(&third.tree.packages()[1]));
 }
 
 #[test]

@@ -32,7 +32,6 @@ pub mod tree;
 mod union;
 
 use std::fmt;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -383,17 +382,6 @@ fn unchanged(tree: &Tree, src: &SourcePackage) -> Option<MountedPackage> {
     let now = std::fs::metadata(&src.path).ok()?;
     tree.packages()
         .iter()
-        .find(|m| {
-            m.source() == src
-                && m.file()
-                    .and_then(|f| f.metadata().ok())
-                    .is_some_and(|then| {
-                        then.dev() == now.dev()
-                            && then.ino() == now.ino()
-                            && then.size() == now.size()
-                            && then.mtime() == now.mtime()
-                            && then.mtime_nsec() == now.mtime_nsec()
-                    })
-        })
+        .find(|m| m.source() == src && m.is_unchanged(&now))
         .cloned()
 }

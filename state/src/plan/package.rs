@@ -28,6 +28,8 @@ pub struct MountedPackage {
 struct Shared {
     package: Package,
     file: Option<File>,
+    /// The file as it was just before it was read.
+    stamp: Option<Stamp>,
     source: SourcePackage,
     label: String,
     read_errors: AtomicU64,
@@ -36,6 +38,9 @@ struct Shared {
 impl MountedPackage {
     /// Open and index the package file `source.path`.
     pub fn open(source: SourcePackage) -> Result<MountedPackage, hpkg_format::Error> {
+        // Taken before reading: a change while it is read shows as a
+        // changed file next time.
+        let stamp = std::fs::metadata(&source.path).ok().map(|m| Stamp::of(&m));
         let package = Package::open(&source.path)?;
         // A descriptor of the same file, for a live mount to hand to the
         // state when the file is deleted (its content is then retained).
@@ -48,6 +53,7 @@ impl MountedPackage {
             shared: Arc::new(Shared {
                 package,
                 file,
+                stamp,
                 source,
                 label,
                 read_errors: AtomicU64::new(0),
@@ -101,11 +107,42 @@ impl MountedPackage {
         (n <= LOGGED_ERRORS || n % 1000 == 0).then_some(n)
     }
 
+    /// Whether the package file, whose metadata is now `now`, is still the
+    /// file that was read: the same device, inode, size and modification
+    /// time as just before it was read. A file rewritten in place (the same
+    /// inode) is a changed file too.
+    pub fn is_unchanged(&self, now: &std::fs::Metadata) -> bool {
+        self.shared.stamp == Some(Stamp::of(now))
+    }
+
     /// Whether `self` and `other` are the same opened package (clones of one
     /// [`MountedPackage`]): a tree built from a previous one reuses the
     /// packages that did not change.
     pub fn same_as(&self, other: &MountedPackage) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+/// What tells one version of a file from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        }
     }
 }
 
