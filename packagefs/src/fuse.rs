@@ -1,5 +1,6 @@
-//! The FUSE adapter: translates `fuser` calls into [`PackageFs`] operations
-//! and their results into replies, and mounts the file system.
+//! The FUSE adapter: translates `fuser` calls into operations on the
+//! [`Volume`]'s served [`Snapshot`] and their results into replies, counts
+//! them ([`crate::requests`]), and mounts the file system.
 //!
 //! Kernel caching does most of the work: entries, negative entries and
 //! attributes live for [`DEFAULT_TTL`] (the tree only changes by explicit
