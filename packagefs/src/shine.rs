@@ -3,7 +3,7 @@
 //! lets writable runtime data show through.
 //!
 //! The union tree presents each name as a directory (see
-//! [`crate::tree::Tree::with_shine_through`]); once the FUSE session is
+//! [`state::plan::Tree::with_shine_through`]); once the FUSE session is
 //! serving, [`bind_all`] bind-mounts `ROOT/data/<name>` onto
 //! `MOUNTPOINT/<name>`. A data directory that does not exist yet is created
 //! with the mode of the packaged directory (1777 for `tmp`, 0700 for `root`,
