@@ -210,7 +210,7 @@ impl Tree {
     }
 
     /// Like [`Tree::with_blocked`], with the top-level directories `shine`
-    /// (names checked by the caller, see [`crate::shine::check_names`]):
+    /// (names checked by the caller, see `packagefs::shine::check_names`):
     /// each is a directory whatever the packages have there (their
     /// directories of that name merged into it, anything else hidden with a
     /// warning), and keeps one inode number in every tree built with the
