@@ -217,3 +217,42 @@ fn files_the_generation_does_not_hold_are_listed_with_a_reason() {
     assert_eq!(listed[0].reason, Refused::NotActivated);
     assert_eq!(listed[0].package.as_deref(), Some("late"));
 }
+
+#[test]
+fn an_opened_package_knows_its_label_file_and_read_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "p", "");
+    let m = plan::MountedPackage::open(plan::SourcePackage {
+        path: path.clone(),
+        layer: Some(Layer::User),
+        uid: 0,
+        gid: 0,
+        strip_setid: true,
+        may_shadow: true,
+    })
+    .unwrap();
+    assert_eq!(m.label(), "p-1.0-1 (user)");
+    assert_eq!(m.path(), path);
+    let size = m
+        .file()
+        .expect("a descriptor of the file")
+        .metadata()
+        .unwrap()
+        .len();
+    assert_eq!(size, std::fs::metadata(&path).unwrap().len());
+    // Each of the first ten failed reads is worth a log line, then every
+    // 1000th; all are counted.
+    assert_eq!(m.read_errors(), 0);
+    let logged: Vec<u64> = (0..2000).filter_map(|_| m.count_read_error()).collect();
+    let mut want: Vec<u64> = (1..=10).collect();
+    want.extend([1000, 2000]);
+    assert_eq!(logged, want);
+    assert_eq!(m.read_errors(), 2000);
+    // A package file on its own has no layer in its label.
+    let alone = plan::MountedPackage::open(plan::SourcePackage {
+        layer: None,
+        ..m.source().clone()
+    })
+    .unwrap();
+    assert_eq!(alone.label(), "p-1.0-1");
+}
