@@ -25,6 +25,7 @@ fn source(path: PathBuf, layer: Option<Layer>) -> SourcePackage {
         gid: 0,
         strip_setid: layer == Some(Layer::User),
         may_shadow: true,
+        recorded: None,
     }
 }
 

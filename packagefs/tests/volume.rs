@@ -35,6 +35,7 @@ fn package(dir: &Path, name: &str, files: &[&str]) -> MountedPackage {
         gid: 0,
         strip_setid: false,
         may_shadow: true,
+        recorded: None,
     })
     .unwrap()
 }

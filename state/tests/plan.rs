@@ -229,6 +229,7 @@ fn an_opened_package_knows_its_label_file_and_read_errors() {
         gid: 0,
         strip_setid: true,
         may_shadow: true,
+        recorded: None,
     })
     .unwrap();
     assert_eq!(m.label(), "p-1.0-1 (user)");

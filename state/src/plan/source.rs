@@ -109,6 +109,10 @@ pub struct SourcePackage {
     /// entries to lower directories, but its file (or its directory over a
     /// lower file) is refused where a lower layer has the path.
     pub may_shadow: bool,
+    /// The size and blake3 the generation recorded for the file (`None` for
+    /// a package file mounted on its own, or a packages directory read
+    /// without a generation): what content caches are keyed by.
+    pub recorded: Option<(u64, crate::Digest)>,
 }
 
 /// Why the packages to mount could not be found.
@@ -261,6 +265,7 @@ pub fn resolve_with(spec: &MountSpec, choice: GenerationChoice) -> Result<Resolv
                         gid: 0,
                         strip_setid: false,
                         may_shadow: true,
+                        recorded: None,
                     })
                     .collect(),
                 ..Resolved::default()
@@ -346,6 +351,7 @@ fn resolve_generation(
             gid: owner.1,
             strip_setid: layer == Layer::User,
             may_shadow: policy.may_shadow(layer),
+            recorded: Some((p.size, p.hash)),
         });
     }
     Ok(Resolved {
@@ -375,6 +381,7 @@ fn scan_root(root: &Path, layers: Vec<Layer>) -> Result<Resolved, SourceError> {
                 gid,
                 strip_setid: layer == Layer::User,
                 may_shadow: policy.may_shadow(layer),
+                recorded: None,
             });
         }
     }
