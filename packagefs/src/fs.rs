@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use hpkg_format::heap::CHUNK_SIZE;
-use hpkg_format::{ChunkKey, Data, EntryKind, NoCache};
+use hpkg_format::{ChunkKey, Data, EntryId, EntryKind, NoCache};
 use state::plan::{MountedPackage, NodeRef, Tree};
 
 use crate::cache::{Claim, ShardedChunkCache};
@@ -437,11 +437,35 @@ impl Snapshot {
             EntryKind::Directory => return Err(FsError::IsDir),
             EntryKind::Symlink => return Err(FsError::Invalid),
         }
-        let (Some((toc, entry)), Some(mp), Some(pkg)) =
-            (node.toc_entry(), node.package(), node.package_index())
+        let (Some(entry), Some(mp), Some(pkg)) =
+            (node.entry_id(), node.package(), node.package_index())
         else {
             return Err(FsError::Invalid);
         };
+        self.read_entry(mp, entry, offset, size, Some(pkg), || node.path())
+    }
+
+    /// Read up to `size` bytes at `offset` of file `entry` of package `mp`,
+    /// through this snapshot's chunk cache: a file of this tree (`pkg`: its
+    /// package's index in the tree, for the read-ahead workers), or one
+    /// that only an orphan still names (`None`: no read-ahead). `path`
+    /// names the file in a read error's log line.
+    pub fn read_entry(
+        &self,
+        mp: &MountedPackage,
+        entry: EntryId,
+        offset: u64,
+        size: u32,
+        pkg: Option<usize>,
+        path: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Vec<u8>, FsError> {
+        let toc = mp.package().toc();
+        if usize::try_from(entry).map_or(true, |e| e >= toc.len()) {
+            return Err(FsError::Invalid);
+        }
+        if toc.entry(entry).kind() != EntryKind::File {
+            return Err(FsError::Invalid);
+        }
         let data = toc.data(entry);
         let len = data.len();
         if offset >= len {
@@ -456,17 +480,22 @@ impl Snapshot {
                 buf.copy_from_slice(src);
             }
             Data::Heap { offset: base, size } => {
-                let shared = self.fan_out(pkg, mp, base + offset, n);
+                let shared = match pkg {
+                    Some(pkg) => self.fan_out(pkg, mp, base + offset, n),
+                    None => 0..0,
+                };
                 self.read_heap(mp, base, size, offset, &mut buf, shared)
                     .map_err(|e| {
                         report_read_error(
                             mp,
-                            &format!("{} at {offset}", String::from_utf8_lossy(&node.path())),
+                            &format!("{} at {offset}", String::from_utf8_lossy(&path())),
                             &e,
                         );
                         FsError::Io
                     })?;
-                self.prefetch_after(pkg, mp, base, size, offset, n);
+                if let Some(pkg) = pkg {
+                    self.prefetch_after(pkg, mp, base, size, offset, n);
+                }
             }
         }
         Ok(buf)

@@ -8,7 +8,8 @@
 //! directory listings are cached (`FOPEN_CACHE_DIR`), opening a directory
 //! (and a file, unless open files must pin their tree) and closing a file
 //! cost no round trip where the kernel supports it (`FUSE_NO_OPENDIR_SUPPORT`,
-//! `FUSE_NO_OPEN_SUPPORT`, no `flush`), listings come with
+//! `FUSE_NO_OPEN_SUPPORT`, no `flush`: a file opened before a live change
+//! reads on through its orphaned inode, see [`Volume`]), listings come with
 //! attributes (readdirplus), reads are asynchronous and up to the kernel's
 //! page limit, and requests are served by several threads, each with its
 //! own `/dev/fuse` descriptor.
@@ -54,12 +55,6 @@ pub struct MountConfig {
     pub threads: usize,
     /// Entry and attribute time-to-live.
     pub ttl: Duration,
-    /// Give every open file a handle that keeps the snapshot it was opened
-    /// in (see [`Volume`]): needed when trees are swapped while mounted (a live
-    /// mount). Without it, opening a file costs no round trip where the
-    /// kernel allows (`FUSE_NO_OPEN_SUPPORT`): a file read again is then
-    /// served from the page cache without asking the daemon at all.
-    pub pin_open_files: bool,
 }
 
 impl Default for MountConfig {
@@ -74,7 +69,6 @@ impl Default for MountConfig {
                 .unwrap_or(2)
                 .clamp(4, 16),
             ttl: DEFAULT_TTL,
-            pin_open_files: true,
         }
     }
 }
@@ -125,7 +119,6 @@ pub fn mount_volume(
         volume,
         requests: RequestCounts::default(),
         ttl: config.ttl,
-        pin_open_files: config.pin_open_files,
         no_open: false,
         no_opendir: false,
     };
@@ -182,8 +175,6 @@ pub struct FuseFs {
     /// The requests answered, by kind (see [`crate::requests`]).
     requests: RequestCounts,
     ttl: Duration,
-    /// See [`MountConfig::pin_open_files`].
-    pin_open_files: bool,
     /// Files need no handle and the kernel can do without `open`
     /// (`FUSE_NO_OPEN_SUPPORT`): answering the first one with `ENOSYS`
     /// makes it open files itself from then on, keeping their pages
@@ -310,12 +301,12 @@ impl Filesystem for FuseFs {
             }
         }
         // Opening needs no answer from us: the mount is read-only, so the
-        // kernel refuses every open for writing or truncating itself. Files
-        // of a live mount are opened here all the same, for their handles.
-        self.no_open = !self.pin_open_files
-            && config
-                .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
-                .is_ok();
+        // kernel refuses every open for writing or truncating itself, and an
+        // open file needs no handle (after a live change it reads on
+        // through its orphaned inode).
+        self.no_open = config
+            .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
+            .is_ok();
         self.no_opendir = config
             .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
             .is_ok();
@@ -413,10 +404,10 @@ impl Filesystem for FuseFs {
         }
         let fs = self.volume.read();
         match fs.open(ino.0, flags.0) {
-            Ok(()) => reply.opened(
-                FileHandle(self.volume.open_handle(Arc::clone(&fs))),
-                FopenFlags::FOPEN_KEEP_CACHE,
-            ),
+            Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(FsError::Stale) if self.volume.is_orphan(ino.0) => {
+                reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE)
+            }
             Err(e) => reply.error(self.errno_for(e, ino)),
         }
     }
@@ -425,7 +416,7 @@ impl Filesystem for FuseFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
@@ -434,12 +425,14 @@ impl Filesystem for FuseFs {
     ) {
         self.requests.count(Op::Read);
         tracing::trace!("read ino {} offset {offset} size {size}", ino.0);
-        // An open file reads the snapshot it was opened in.
-        let fs = match self.volume.handle(fh.0) {
-            Some(fs) => fs,
-            None => self.volume.current(),
+        let fs = self.volume.read();
+        // A file opened before a live change removed or updated it reads on
+        // from its package, through its orphaned inode.
+        let read = || match fs.read(ino.0, offset, size) {
+            Err(FsError::Stale) => self.volume.read_orphan(&fs, ino.0, offset, size),
+            r => r,
         };
-        match guarded("read", || fs.read(ino.0, offset, size)) {
+        match guarded("read", read) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(self.errno_for(e, ino)),
         }
@@ -463,14 +456,13 @@ impl Filesystem for FuseFs {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
         self.requests.count(Op::Release);
-        self.volume.release(fh.0);
         reply.ok();
     }
 

@@ -252,14 +252,14 @@ fn reload(spec: &MountSpec, volume: &Volume, notify: &dyn Notify, served: Served
     tracing::info!(
         "now serving generation {} ({} packages; numbered in {:.1} ms; \
          {} entries and {} inodes to invalidate; {} nodes of replaced trees held by the kernel, \
-         {} open files)",
+         {} of them files)",
         now.generation.unwrap_or(0),
         volume.current().tree().packages().len(),
         started.elapsed().as_secs_f64() * 1e3,
         invalidations.entries.len(),
         invalidations.inodes.len(),
         stats.orphans,
-        stats.handles,
+        stats.orphan_files,
     );
     volume::send(notify, &invalidations);
     now

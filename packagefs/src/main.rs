@@ -407,7 +407,7 @@ fn start(
     readiness: &mut Readiness,
 ) -> Result<(impl Mounted, Prepared, Registration), CliError> {
     let started = std::time::Instant::now();
-    let mut p = prepare(sources, mountpoint, flags, options)?;
+    let p = prepare(sources, mountpoint, flags, options)?;
     let request = Request {
         spec: &p.spec,
         choice: p.generation,
@@ -431,8 +431,7 @@ fn start(
     let fs = Snapshot::new(plan.tree, plan.generation, &p.fs_config).map_err(CliError::Workers)?;
     let volume = Arc::new(Volume::new(fs));
     // The current generation of a root with state follows the root live;
-    // an older generation and a root without state stay as mounted, and
-    // only a live mount needs open files to hold on to their tree.
+    // an older generation and a root without state stay as mounted.
     let live_root = match (&p.spec, p.generation) {
         (MountSpec::Root { root, .. }, GenerationChoice::Current)
             if packagefs::plan::source::has_state(root) =>
@@ -441,7 +440,6 @@ fn start(
         }
         _ => None,
     };
-    p.mount_config.pin_open_files = live_root.is_some();
     let session =
         fuse::mount_volume(volume.clone(), &p.mountpoint, &p.mount_config).map_err(|source| {
             CliError::Mount {

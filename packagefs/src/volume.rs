@@ -14,30 +14,45 @@
 //!   [`crate::inodes`]) and its lookup count moves over with it;
 //! * a node that disappears while the kernel still holds references to it
 //!   (its lookup count, kept per node by [`Snapshot::count_lookup`] and
-//!   [`Snapshot::forget`]) becomes an *orphan*: only its attributes are
-//!   kept, `getattr` answers them, and a lookup or listing inside it finds
+//!   [`Snapshot::forget`]) becomes an *orphan*: its attributes are kept,
+//!   `getattr` answers them, and a lookup or listing inside it finds
 //!   nothing (as in a removed directory). The orphan is dropped when the
 //!   kernel has forgotten it;
-//! * an open file holds the snapshot it was opened in ([`Volume::open_handle`])
-//!   until it is released: it keeps reading the package it was opened
-//!   from, and the snapshot's tree is freed with its last handle.
+//! * an orphan that is a file also keeps its package and entry, so a file
+//!   opened before its package was removed or updated keeps reading the
+//!   content it was opened with ([`Volume::read_orphan`]): the kernel holds
+//!   a reference to the inode of every open file, so the orphan lives
+//!   exactly as long as it can be read. Open files need no handle, and the
+//!   kernel opens and closes files without asking the daemon
+//!   (`FUSE_NO_OPEN_SUPPORT`). Only the package's index stays in memory
+//!   for it, never the replaced tree.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
-use state::plan::Tree;
+use hpkg_format::{EntryId, EntryKind};
+use state::plan::{MountedPackage, Tree};
 
-use crate::fs::{Attr, Snapshot};
+use crate::fs::{Attr, FsError, Snapshot};
 use crate::inodes::{self, Invalidations, GONE};
 
 /// A node of a replaced tree that the kernel still references.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Orphan {
     /// Its attributes when it was replaced.
     attr: Attr,
     /// The kernel's references to it.
     lookups: u64,
+    /// For a file: where its content is, and its path (for log lines).
+    content: Option<Content>,
+}
+
+/// Where an orphaned file's content lives.
+#[derive(Debug, Clone)]
+struct Content {
+    package: MountedPackage,
+    entry: EntryId,
+    path: Vec<u8>,
 }
 
 /// How the kernel is told to forget cached entries and attributes: the
@@ -56,11 +71,8 @@ pub trait Notify {
 pub struct VolumeStats {
     /// Nodes of replaced trees the kernel still references.
     pub orphans: usize,
-    /// Open file handles.
-    pub handles: usize,
-    /// Distinct snapshots held by open handles (the served one included if
-    /// a handle holds it).
-    pub pinned_snapshots: usize,
+    /// Of those, files whose package stays open for them.
+    pub orphan_files: usize,
 }
 
 /// The mounted file system across live changes.
@@ -68,8 +80,6 @@ pub struct VolumeStats {
 pub struct Volume {
     current: RwLock<Arc<Snapshot>>,
     orphans: Mutex<HashMap<u64, Orphan>>,
-    handles: Mutex<HashMap<u64, Arc<Snapshot>>>,
-    next_fh: AtomicU64,
 }
 
 impl Volume {
@@ -78,8 +88,6 @@ impl Volume {
         Volume {
             current: RwLock::new(Arc::new(snapshot)),
             orphans: Mutex::new(HashMap::new()),
-            handles: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
         }
     }
 
@@ -124,48 +132,34 @@ impl Volume {
         }
     }
 
-    /// Remember that a file was opened in `snapshot`; returns its handle.
-    pub fn open_handle(&self, snapshot: Arc<Snapshot>) -> u64 {
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles
+    /// Read up to `size` bytes at `offset` of orphan `ino`, a file whose
+    /// path disappeared while the kernel still holds it (an open file),
+    /// through `current`'s chunk cache. `Stale` if `ino` is no orphaned file.
+    pub fn read_orphan(
+        &self,
+        current: &Snapshot,
+        ino: u64,
+        offset: u64,
+        size: u32,
+    ) -> Result<Vec<u8>, FsError> {
+        let content = self
+            .orphans
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(fh, snapshot);
-        fh
-    }
-
-    /// The snapshot file handle `fh` was opened in.
-    pub fn handle(&self, fh: u64) -> Option<Arc<Snapshot>> {
-        self.handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&fh)
-            .cloned()
-    }
-
-    /// Forget file handle `fh` (its snapshot goes with its last holder).
-    pub fn release(&self, fh: u64) {
-        self.handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&fh);
+            .get(&ino)
+            .and_then(|o| o.content.clone())
+            .ok_or(FsError::Stale)?;
+        current.read_entry(&content.package, content.entry, offset, size, None, || {
+            content.path.clone()
+        })
     }
 
     /// Counts of what replaced snapshots still hold.
     pub fn stats(&self) -> VolumeStats {
-        let orphans = self
-            .orphans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
-        let handles = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut distinct: Vec<*const Snapshot> = handles.values().map(Arc::as_ptr).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
+        let orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
         VolumeStats {
-            orphans,
-            handles: handles.len(),
-            pinned_snapshots: distinct.len(),
+            orphans: orphans.len(),
+            orphan_files: orphans.values().filter(|o| o.content.is_some()).count(),
         }
     }
 
@@ -190,11 +184,20 @@ impl Volume {
             if j != GONE {
                 new.set_lookups(j, n);
             } else if let Some(node) = old.tree().at(i) {
+                let content = match (node.kind(), node.package(), node.entry_id()) {
+                    (EntryKind::File, Some(package), Some(entry)) => Some(Content {
+                        package: package.clone(),
+                        entry,
+                        path: node.path(),
+                    }),
+                    _ => None,
+                };
                 orphans.insert(
                     old.ino_of(&node),
                     Orphan {
                         attr: old.attr_of(&node),
                         lookups: u64::from(n),
+                        content,
                     },
                 );
             }

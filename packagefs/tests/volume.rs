@@ -168,6 +168,25 @@ fn the_volume_keeps_what_the_kernel_holds_and_forgets_with_it() {
     assert_eq!(za.ino, z);
     assert_eq!(za.size, b"extra".len() as u64);
     assert!(volume.orphan_attr(g).is_some());
+    // The orphaned file reads on from its package (an open file); the
+    // orphaned directory and a node never held have no content.
+    assert_eq!(volume.stats().orphan_files, 1);
+    assert_eq!(
+        volume.read_orphan(&volume.current(), z, 0, 100).unwrap(),
+        b"extra"
+    );
+    assert_eq!(
+        volume.read_orphan(&volume.current(), z, 2, 2).unwrap(),
+        b"tr"
+    );
+    assert_eq!(
+        volume.read_orphan(&volume.current(), g, 0, 100),
+        Err(FsError::Stale)
+    );
+    assert_eq!(
+        volume.read_orphan(&volume.current(), h, 0, 100),
+        Err(FsError::Stale)
+    );
     assert!(volume.orphan_attr(h).is_none(), "h was never looked up");
     assert!(volume.is_orphan(z) && volume.is_orphan(g));
     assert!(!volume.is_orphan(x) && !volume.is_orphan(h));
@@ -181,15 +200,17 @@ fn the_volume_keeps_what_the_kernel_holds_and_forgets_with_it() {
     volume.forget(&fs, g, 1);
     assert_eq!(volume.stats().orphans, 0);
 
-    // An open file keeps its snapshot; releasing it lets it go.
-    let fh = volume.open_handle(volume.current());
-    let pinned = volume.handle(fh).unwrap();
+    // A file the kernel holds (open) whose package goes reads on from that
+    // package until the kernel forgets it.
     volume.swap(Tree::new(vec![extra]).unwrap(), Some(3));
-    assert_eq!(volume.stats().pinned_snapshots, 1);
-    assert_eq!(pinned.read(x, 0, 100).unwrap(), b"base");
-    assert_eq!(volume.current().getattr(x), Err(FsError::Stale));
-    volume.release(fh);
-    assert_eq!(volume.stats().handles, 0);
+    let fs = volume.current();
+    assert_eq!(fs.getattr(x), Err(FsError::Stale));
+    assert_eq!(fs.read(x, 0, 100), Err(FsError::Stale));
+    assert_eq!(volume.read_orphan(&fs, x, 0, 100).unwrap(), b"base");
+    assert_eq!(volume.stats().orphan_files, 1);
+    volume.forget(&fs, x, 1);
+    assert_eq!(volume.read_orphan(&fs, x, 0, 100), Err(FsError::Stale));
+    assert_eq!(volume.stats().orphans, 0);
 }
 
 /// What the kernel was told.
