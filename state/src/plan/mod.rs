@@ -29,6 +29,7 @@
 pub mod package;
 pub mod source;
 pub mod tree;
+pub mod tree_image;
 mod union;
 
 use std::fmt;

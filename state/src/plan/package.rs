@@ -146,6 +146,23 @@ impl Stamp {
     }
 }
 
+impl MountedPackage {
+    /// The file's device, inode, size and modification time just before it
+    /// was read, in one array (`None` if it could not be read): what keys a
+    /// cached union of packages to the files it was built from.
+    pub(super) fn stamp_words(&self) -> Option<[i64; 5]> {
+        self.shared.stamp.map(|s| {
+            [
+                s.dev as i64,
+                s.ino as i64,
+                s.size as i64,
+                s.mtime,
+                s.mtime_nsec,
+            ]
+        })
+    }
+}
+
 /// A package that could not be opened.
 pub type OpenFailure = (SourcePackage, hpkg_format::Error);
 

@@ -19,13 +19,15 @@
 
 pub use super::union::HIDDEN_TOP_LEVEL;
 
+use std::collections::HashSet;
 use std::ops::Range;
+use std::path::Path;
 use std::time::SystemTime;
 
 use hpkg_format::{EntryAttr, EntryId, EntryKind, Toc};
 
 use super::package::MountedPackage;
-use super::union;
+use super::{tree_image, union};
 
 /// `Node::pkg` of the synthetic root directory.
 pub(super) const ROOT_PKG: u32 = u32::MAX;
@@ -153,6 +155,41 @@ impl std::fmt::Display for MemoryUse {
     }
 }
 
+/// Blocked paths relative to the mount root, without leading, trailing or
+/// doubled `/` and `.` components (empty ones dropped).
+fn normalize_blocked<S: AsRef<str>>(blocked: &[S]) -> HashSet<Vec<u8>> {
+    blocked
+        .iter()
+        .map(|b| {
+            b.as_ref()
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .collect::<Vec<_>>()
+                .join("/")
+                .into_bytes()
+        })
+        .filter(|b| !b.is_empty())
+        .collect()
+}
+
+/// What [`Tree::with_union_cache`] did with the union cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnionCache {
+    /// No cache directory, or packages without a recorded hash: merged.
+    Unused,
+    /// The merge came from a stored union image.
+    Hit,
+    /// Merged, and an image stored for next time.
+    Merged {
+        /// Why a stored image was not used (damaged, unreadable), if there
+        /// was one.
+        rejected: Option<String>,
+        /// Whether the new image was stored (why not: a full disk, a
+        /// read-only directory).
+        stored: Result<(), String>,
+    },
+}
+
 /// The union of a list of packages.
 #[derive(Debug)]
 pub struct Tree {
@@ -220,25 +257,53 @@ impl Tree {
         blocked: &[S],
         shine: &[String],
     ) -> Result<Tree, TreeError> {
-        let blocked: std::collections::HashSet<Vec<u8>> = blocked
-            .iter()
-            .map(|b| {
-                b.as_ref()
-                    .split('/')
-                    .filter(|c| !c.is_empty() && *c != ".")
-                    .collect::<Vec<_>>()
-                    .join("/")
-                    .into_bytes()
-            })
-            .filter(|b| !b.is_empty())
-            .collect();
+        let blocked = normalize_blocked(blocked);
         let built = union::build(&packages, &blocked, shine)?;
+        Ok(Tree::from_built(packages, built, shine))
+    }
+
+    /// Like [`Tree::with_shine_through`], taking the merge from the union
+    /// image in directory `cache` made from the same packages and options
+    /// (see [`tree_image`]), or merging and storing one there. Without a
+    /// directory, or for packages without a recorded hash, it merges.
+    pub fn with_union_cache<S: AsRef<str>>(
+        packages: Vec<MountedPackage>,
+        blocked: &[S],
+        shine: &[String],
+        cache: Option<&Path>,
+    ) -> Result<(Tree, UnionCache), TreeError> {
+        let blocked = normalize_blocked(blocked);
+        let key = cache.and_then(|dir| Some((dir, tree_image::key(&packages, &blocked, shine)?)));
+        let Some((dir, key)) = key else {
+            let built = union::build(&packages, &blocked, shine)?;
+            return Ok((Tree::from_built(packages, built, shine), UnionCache::Unused));
+        };
+        let path = tree_image::path(dir, &key);
+        let rejected = match std::fs::read(&path) {
+            Ok(bytes) => match tree_image::decode(&bytes, &key, &packages, shine) {
+                Ok(built) => {
+                    return Ok((Tree::from_built(packages, built, shine), UnionCache::Hit));
+                }
+                Err(e) => Some(format!("{}: {e}", path.display())),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!("{}: {e}", path.display())),
+        };
+        let built = union::build(&packages, &blocked, shine)?;
+        let stored = tree_image::store(&path, &tree_image::encode(&built, &key))
+            .map_err(|e| format!("{}: {e}", path.display()));
+        let tree = Tree::from_built(packages, built, shine);
+        Ok((tree, UnionCache::Merged { rejected, stored }))
+    }
+
+    /// The tree of a merge result.
+    fn from_built(packages: Vec<MountedPackage>, built: union::Built, shine: &[String]) -> Tree {
         let root_mtime = packages
             .iter()
             .filter_map(|p| std::fs::metadata(p.path()).and_then(|m| m.modified()).ok())
             .max()
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        Ok(Tree {
+        Tree {
             packages,
             nodes: built.nodes,
             shadows: built.shadows,
@@ -247,7 +312,7 @@ impl Tree {
             shine_nodes: built.shine_nodes,
             warnings: built.warnings,
             refused_shadows: built.refused,
-        })
+        }
     }
 
     /// What the merge had to hide against the packages' wishes (a
