@@ -24,9 +24,9 @@
 #        pkgctl and packagefs from there instead of building), TMPDIR (where
 #        the generator writes each package's tree: /dev/shm by default)
 # Needs root (drop_caches, loop mounts), python3, fuse3, squashfs-tools,
-# squashfuse, attr, and about 10 GiB free in WORKDIR (packages ~1.4 GiB, plain
-# copy ~6 GiB, image ~1.3 GiB). On 2 cores: generation ~15 min, copy and
-# image ~15 min, then about 2 min per round.
+# squashfuse, attr, and about 8.5 GiB free in WORKDIR (packages 1.1 GiB,
+# plain copy 5.2 GiB, image 1.2 GiB, find listings 0.4 GiB). On 2 loaded
+# cores: generation ~5 min, copy ~15 min, image ~1 min, then ~5 min a round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
@@ -58,11 +58,13 @@ pkgdir=$root/system/packages
 # --- disk space -----------------------------------------------------------------
 # What is still to be made, in KiB, scaled from 2,300 packages.
 need_kib=0
-[ -f "$root/.built" ] || need_kib=$((need_kib + 1450 * 1024 * npkgs / 2300))
-[ -f "$work/.copied" ] || need_kib=$((need_kib + (6200 + 1350) * 1024 * npkgs / 2300))
-need_kib=$((need_kib + 300 * 1024)) # the find listings
+# A run of 2,300: packages 1,093 MiB, plain copy 5,238 MiB, image 1,150 MiB,
+# the four find listings 345 MiB; with a margin.
+[ -f "$root/.built" ] || need_kib=$((need_kib + 1200 * 1024 * npkgs / 2300))
+[ -f "$work/.copied" ] || need_kib=$((need_kib + (5600 + 1250) * 1024 * npkgs / 2300))
+need_kib=$((need_kib + 400 * 1024 * npkgs / 2300))
 avail_kib=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
-say "disk: $((need_kib >> 20)) GiB more needed in $work (packages, plain copy, image), $((avail_kib >> 20)) GiB free"
+say "disk: $((need_kib >> 10)) MiB more needed in $work (packages, plain copy, image, listings), $((avail_kib >> 10)) MiB free"
 if [ "$avail_kib" -lt "$need_kib" ]; then
     echo "bench/scale.sh: not enough space in $work: $((need_kib >> 10)) MiB needed, $((avail_kib >> 10)) MiB free" >&2
     exit 1
