@@ -32,7 +32,8 @@ binaries() {
 }
 
 # Empties packagefs's index cache, so that the next mount parses every package.
-clear_index() { rm -f "$root"/*/state/index/*.idx; }
+# Empty the index cache: package index images and union images.
+clear_index() { rm -f "$root"/*/state/index/*.idx "$root"/*/state/index/*.tree; }
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 now() { date +%s%N; }

@@ -51,7 +51,9 @@ debs=$(bash bench/debian-corpus.sh "$corpus")
 
 # --- packages -----------------------------------------------------------------
 root=$work/root
-if [ ! -f "$root/.built" ]; then
+# The marker lives beside the root: a package root holds nothing else.
+[ -f "$root/.built" ] && mv "$root/.built" "$work/.built"
+if [ ! -f "$work/.built" ]; then
     rm -rf "$root"
     mkdir -p "$root/system/packages" "$root/common/packages" "$root/user/packages"
     say "pkgctl create: one package per .deb of $debs"
@@ -84,8 +86,14 @@ INFO
         n=$((n + 1))
     done
     say "made $n packages"
-    touch "$root/.built"
+    touch "$work/.built"
     rm -f "$work/.copied" # the copies below are of the old packages
+fi
+
+# A root with state, as a system has: generation 1 activates every package,
+# and the mount is live and keyed by the packages' hashes (index cache).
+if [ ! -f "$root/system/state/active.list" ]; then
+    "$pkgctl" init "$root" >&2
 fi
 
 mnt=$work/mnt

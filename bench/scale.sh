@@ -60,7 +60,7 @@ pkgdir=$root/system/packages
 need_kib=0
 # A run of 2,300: packages 1,093 MiB, plain copy 5,238 MiB, image 1,150 MiB,
 # the four find listings 345 MiB; with a margin.
-[ -f "$root/.built" ] || need_kib=$((need_kib + 1200 * 1024 * npkgs / 2300))
+[ -f "$root/.built" ] || [ -f "$work/.built" ] || need_kib=$((need_kib + 1200 * 1024 * npkgs / 2300))
 [ -f "$work/.copied" ] || need_kib=$((need_kib + (5600 + 1250) * 1024 * npkgs / 2300))
 need_kib=$((need_kib + 400 * 1024 * npkgs / 2300))
 avail_kib=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
@@ -75,7 +75,9 @@ trap cleanup_mnt EXIT
 cleanup_mnt
 
 # --- 1. packages ------------------------------------------------------------------
-if [ "$(cat "$root/.built" 2>/dev/null || true)" != "$npkgs" ]; then
+# The marker lives beside the root: a package root holds nothing else.
+[ -f "$root/.built" ] && mv "$root/.built" "$work/.built"
+if [ "$(cat "$work/.built" 2>/dev/null || true)" != "$npkgs" ]; then
     mkdir -p "$pkgdir" "$root/common/packages" "$root/user/packages"
     # Packages beyond PKGS (an earlier, larger run) would be mounted too.
     find "$pkgdir" -name 's*.hpkg' | awk -v n="$npkgs" '{ f = $0; sub(/.*\/s/, ""); sub(/\.hpkg$/, ""); if ($0 + 0 >= n) print f }' |
@@ -88,9 +90,17 @@ if [ "$(cat "$root/.built" 2>/dev/null || true)" != "$npkgs" ]; then
     seq 0 "$batch" $((npkgs - 1)) |
         xargs -P2 -I{} python3 bench/scale-gen.py "$pkgctl" "$pkgdir" "$gen_tmp" "$npkgs" "$batch" {}
     t1=$(now)
-    echo "$npkgs" >"$root/.built"
+    rm -rf "$root/system/state" # a new generation of the new set, below
+    echo "$npkgs" >"$work/.built"
     rm -f "$work/.copied"
     say "packages made in $(ms "$t0" "$t1") ms"
+fi
+
+# A root with state, as a system has: generation 1 activates every package,
+# and the mount is live and keyed by the packages' hashes (index cache).
+if [ ! -f "$root/system/state/active.list" ]; then
+    say "pkgctl init: generation 1 of the $npkgs packages (hashes every package)"
+    "$pkgctl" init "$root" >&2
 fi
 
 # --- 2. and 3. the same tree as a plain directory and a squashfs image -------------
