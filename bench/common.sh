@@ -31,8 +31,8 @@ binaries() {
     if "$packagefs" mount --help 2>/dev/null | grep -q no-index-cache; then index_cache=1; else index_cache=0; fi
 }
 
-# Empties packagefs's index cache, so that the next mount parses every package.
-# Empty the index cache: package index images and union images.
+# Empties packagefs's index cache (package index images and union images),
+# so that the next mount parses and merges every package.
 clear_index() { rm -f "$root"/*/state/index/*.idx "$root"/*/state/index/*.tree; }
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
