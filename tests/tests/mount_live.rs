@@ -158,3 +158,58 @@ fn reads_go_on_while_trees_are_swapped() {
     assert!(reads > 0);
     assert_eq!(files(m.path()), expected(&["alpha"]));
 }
+
+/// The count of `kind` in the root's `user.packagefs.requests` line.
+fn requests_of(m: &PackagefsMount, kind: &str) -> u64 {
+    let line = String::from_utf8(
+        xattr::get(m.path(), "user.packagefs.requests")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    line.split_once(": ")
+        .map(|(_, kinds)| kinds)
+        .unwrap_or("")
+        .split(", ")
+        .filter_map(|p| p.split_once(' '))
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A live mount opens files without asking the daemon: reading a file again
+/// and again costs no OPEN, RELEASE or READ, yet a file held open across a
+/// change that removes its package reads on from it.
+#[test]
+fn a_live_mount_opens_files_without_round_trips() {
+    let s = Scratch::new();
+    let (root_dir, _root) = s.root_with(&["alpha", "beta"]);
+    let m = PackagefsMount::new(&[&root_dir], &["-v"]);
+    let path = m.path().join("data/alpha.txt");
+    assert_eq!(std::fs::read(&path).unwrap(), content("alpha"));
+    let opens = requests_of(&m, "open");
+    assert!(opens <= 1, "at most the first open is asked");
+    for _ in 0..20 {
+        assert_eq!(std::fs::read(&path).unwrap(), content("alpha"));
+    }
+    for kind in ["open", "release", "read"] {
+        let n = requests_of(&m, kind);
+        for _ in 0..5 {
+            assert_eq!(std::fs::read(&path).unwrap(), content("alpha"));
+        }
+        assert_eq!(requests_of(&m, kind), n, "{kind}");
+    }
+    assert_eq!(requests_of(&m, "open"), opens);
+
+    // Held open, beta's file outlives beta's removal, unread until then.
+    let mut held = std::fs::File::open(m.path().join("data/beta.txt")).unwrap();
+    std::fs::remove_file(root_dir.join("system/packages/beta-1.0-1-any.hpkg")).unwrap();
+    assert!(
+        wait_for(PATIENCE, || files(m.path()) == expected(&["alpha"])),
+        "beta did not go\n{}",
+        m.log()
+    );
+    let mut got = Vec::new();
+    held.read_to_end(&mut got).unwrap();
+    assert_eq!(got, content("beta"));
+}
