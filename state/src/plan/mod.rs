@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod index_cache;
 pub mod package;
 pub mod source;
 pub mod tree;
@@ -39,6 +40,7 @@ use hpkg_format::PackageInfo;
 use serde::Serialize;
 
 use crate::layout::Layer;
+pub use index_cache::IndexStats;
 pub use package::MountedPackage;
 pub use source::{GenerationChoice, MountSpec, Resolved, SourceError, SourcePackage};
 pub use tree::{NodeRef, Shadowed, Tree, TreeError};
@@ -73,6 +75,9 @@ pub struct Request<'a> {
     pub choice: GenerationChoice,
     /// Shine-through directories (names checked by the caller).
     pub shine: &'a [String],
+    /// Whether a root with state opens its packages through the index
+    /// cache ([`index_cache`]; `packagefs mount --no-index-cache` clears it).
+    pub index_cache: bool,
 }
 
 impl<'a> Request<'a> {
@@ -82,6 +87,7 @@ impl<'a> Request<'a> {
             spec,
             choice,
             shine: &[],
+            index_cache: true,
         }
     }
 }
@@ -181,6 +187,8 @@ pub struct Plan {
     pub open_time: Duration,
     /// Time spent merging them.
     pub merge_time: Duration,
+    /// What the index cache did (all zero without one).
+    pub index: IndexStats,
 }
 
 /// Decide what `request` mounts. Packages of `previous` (a tree being
@@ -192,7 +200,10 @@ pub struct Plan {
 /// root with state, one whose requirements the generation's other mountable
 /// packages do not meet: the rest is mounted, because a system must boot.
 pub fn plan(request: &Request<'_>, previous: Option<&Tree>) -> Result<Plan, PlanError> {
-    let resolved = source::resolve_with(request.spec, request.choice)?;
+    let mut resolved = source::resolve_with(request.spec, request.choice)?;
+    if !request.index_cache {
+        resolved.index_dir = None;
+    }
     plan_resolved(
         &resolved,
         matches!(request.spec, MountSpec::Files(_)),
@@ -202,7 +213,8 @@ pub fn plan(request: &Request<'_>, previous: Option<&Tree>) -> Result<Plan, Plan
 }
 
 /// [`plan`] of what [`source::resolve_with`] decided; `strict`: every
-/// package must open.
+/// package must open. Packages open through the index cache in
+/// [`Resolved::index_dir`], if any.
 pub fn plan_resolved(
     resolved: &Resolved,
     strict: bool,
@@ -224,9 +236,12 @@ pub fn plan_resolved(
         .map(|(i, p)| (i, p.clone()))
         .unzip();
     let mut refused = Vec::new();
-    for (i, opened) in indexes.into_iter().zip(package::open_all(sources)) {
+    let mut index = IndexStats::default();
+    let opened_all = package::open_all_cached(sources, resolved.index_dir.as_deref());
+    for (i, opened) in indexes.into_iter().zip(opened_all) {
         match opened {
-            Ok(p) => {
+            Ok((p, used)) => {
+                index.count(&used);
                 if let Some(slot) = slots.get_mut(i) {
                     *slot = Some(p);
                 }
@@ -280,6 +295,7 @@ pub fn plan_resolved(
         reused,
         open_time,
         merge_time: merge_started.elapsed(),
+        index,
     })
 }
 
