@@ -167,10 +167,14 @@ pub type OpenFailure = (SourcePackage, hpkg_format::Error);
 
 /// Open every package in parallel; results keep the order of `sources`.
 pub fn open_all(sources: Vec<SourcePackage>) -> Vec<Result<MountedPackage, OpenFailure>> {
-    open_all_cached(sources, None)
-        .into_iter()
-        .map(|r| r.map(|(p, _)| p))
-        .collect()
+    let mut out = Vec::with_capacity(sources.len());
+    for opened in open_all_cached(sources, None) {
+        out.push(match opened {
+            Ok((p, _)) => Ok(p),
+            Err(e) => Err(e),
+        });
+    }
+    out
 }
 
 /// [`open_all`] with the index cache in `index_dir`: each package with how
@@ -216,5 +220,9 @@ pub fn open_all_cached(
             .collect()
     });
     opened.sort_by_key(|(i, _)| *i);
-    opened.into_iter().map(|(_, r)| r).collect()
+    let mut out = Vec::with_capacity(opened.len());
+    for (_, r) in opened {
+        out.push(r);
+    }
+    out
 }
