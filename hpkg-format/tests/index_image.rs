@@ -113,6 +113,14 @@ fn loaded_package_is_the_parsed_package() {
         assert_eq!(describe(&encoded), describe(&parsed), "{}", path.display());
         assert_eq!(loaded.minor_version(), parsed.minor_version());
         assert_eq!(loaded.heap().size(), parsed.heap().size());
+        // Seeds of the fuzz target `index_image` (fuzz/seeds/index_image):
+        // `INDEX_IMAGE_SEEDS=DIR cargo test -p hpkg-format --test index_image`.
+        if let Some(dir) = std::env::var_os("INDEX_IMAGE_SEEDS") {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if stem.starts_with("tipster") {
+                std::fs::write(Path::new(&dir).join(format!("{stem}.idx")), &image).unwrap();
+            }
+        }
         // The image holds the tables, the TOC section and the header: its
         // size per entry, for the record (`--nocapture`).
         println!(
