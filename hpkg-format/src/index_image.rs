@@ -21,7 +21,7 @@
 //! its final vector (no mapping, so a file truncated under the reader is an
 //! error, not a `SIGBUS`), checks the CRC-32 over the whole image (with its
 //! own field zeroed), then every bound the parser guarantees
-//! ([`Toc::from_tables`]), so a truncated, garbled or forged image is a
+//! (`Toc::from_tables`), so a truncated, garbled or forged image is a
 //! typed [`ImageError`], never a panic or an allocation larger than the
 //! image. CRC-32 rather than blake3: it only has to catch damage (the key is
 //! the package's own blake3, which is not recomputed), and crc32fast's

@@ -10,7 +10,7 @@
 //!
 //! The entry and attribute tables are plain old data (`zerocopy`): an index
 //! image (`crate::index_image`) stores them as they are in memory and loads
-//! them back with one read each, then [`Toc::from_tables`] checks every
+//! them back with one read each, then `Toc::from_tables` checks every
 //! bound the parser guarantees.
 //!
 //! Times: the index keeps the modification time with nanoseconds, which is
@@ -102,7 +102,7 @@ impl Data<'_> {
 }
 
 /// One node of the archive: 48 bytes, plain old data (the kind is stored as
-/// its code so that any bytes are a value; [`Toc::from_tables`] checks it).
+/// its code so that any bytes are a value; `Toc::from_tables` checks it).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct Entry {
@@ -198,7 +198,7 @@ pub struct Toc {
 }
 
 /// Why entry and attribute tables loaded from an index image were refused
-/// by [`Toc::from_tables`]: what the parser would never have produced.
+/// by `Toc::from_tables`: what the parser would never have produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{table} {index}: {reason}")]
 pub struct TableError {
@@ -627,7 +627,7 @@ fn entry_attribute(
     Ok(())
 }
 
-/// The checks of [`Toc::from_tables`].
+/// The checks of `Toc::from_tables`.
 fn check_tables(
     bytes: &[u8],
     entries: &[Entry],
