@@ -155,6 +155,22 @@ pub enum ImageError {
         /// The limit.
         limit: u64,
     },
+    /// More table records than the TOC section has bytes: no parse makes
+    /// that (every entry and attribute takes bytes of the section).
+    #[error(
+        "index image: {entries} entries and {attrs} attributes for a TOC of {toc_length} bytes"
+    )]
+    Counts {
+        /// Entries claimed.
+        entries: u64,
+        /// Attributes claimed.
+        attrs: u64,
+        /// The TOC section's length.
+        toc_length: u64,
+    },
+    /// The image's section lengths are not those of the package's header.
+    #[error("index image sections disagree with the package header")]
+    Sections,
     /// The image was made for another package (another key).
     #[error("index image of another package (key mismatch)")]
     Key,
@@ -275,6 +291,13 @@ pub fn load(
             return Err(ImageError::Limit { what, value, limit });
         }
     }
+    if h.entry_count > h.toc_length || h.attr_count > h.toc_length {
+        return Err(ImageError::Counts {
+            entries: h.entry_count,
+            attrs: h.attr_count,
+            toc_length: h.toc_length,
+        });
+    }
     let expected = h
         .entry_count
         .checked_mul(std::mem::size_of::<Entry>() as u64)
@@ -309,14 +332,11 @@ pub fn load(
     if h.toc_length != now.toc_length.get()
         || h.attributes_length != u64::from(now.attributes_length.get())
     {
-        return Err(ImageError::Length {
-            expected: None,
-            actual: len,
-        });
+        return Err(ImageError::Sections);
     }
 
-    // Every count is now bounded by the image's real length: the
-    // allocations below are too.
+    // Every count is now bounded by the image's real length and by the
+    // TOC limit: the allocations below are too.
     let mut entries = Entry::new_vec_zeroed(h.entry_count as usize)
         .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
     let mut attrs = EntryAttr::new_vec_zeroed(h.attr_count as usize)
