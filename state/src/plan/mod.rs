@@ -11,6 +11,9 @@
 //!   winner of every path, the paths one package hides from another, and the
 //!   blocked entries left out.
 //!
+//! Packages of a root with state open from their index images
+//! ([`index_cache`]) when those are valid; [`Plan::index`] counts how.
+//!
 //! The FUSE daemon serves the [`Plan`]'s tree and `pkgctl status` reports
 //! the same plan, so what status says is what the mount shows.
 //!
