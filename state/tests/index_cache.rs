@@ -172,9 +172,11 @@ fn a_second_plan_opens_every_package_from_its_image() {
         "{:?}",
         first.index.warnings
     );
+    assert!(first.index.is_used());
 
     let second = f.plan(true);
     assert_eq!((second.index.hits, second.index.written), (3, 0));
+    assert!(second.index.is_used());
     assert!(second.index.warnings.is_empty());
     let expected = listing(&uncached);
     assert!(expected.len() > 20, "{expected:?}");
@@ -256,6 +258,55 @@ fn a_package_changed_in_place_with_its_size_and_mtime_is_indexed_again() {
     let now = listing(&p);
     assert!(now.iter().any(|l| l.contains("\"B 0\\n\"")), "{now:#?}");
     assert_eq!(now, listing(&f.plan(false)));
+}
+
+#[test]
+fn a_package_file_of_another_size_than_recorded_is_parsed_and_its_image_left_alone() {
+    let f = fixture();
+    f.plan(true);
+    let images = f.images();
+    let image = f.image_of("beta");
+    let before = fs::read(&image).unwrap();
+    // Replaced behind the state's back by a package of other content and
+    // size: the generation still records the old size and hash.
+    let other = write(&f.incoming, "beta", "a longer content");
+    fs::copy(&other, f.package_file("beta")).unwrap();
+    let p = f.plan(true);
+    assert_eq!(
+        (
+            p.index.hits,
+            p.index.missing,
+            p.index.stale,
+            p.index.written
+        ),
+        (2, 0, 0, 0),
+        "{:?}",
+        p.index
+    );
+    let now = listing(&p);
+    assert!(
+        now.iter().any(|l| l.contains("\"a longer content 0\\n\"")),
+        "{now:#?}"
+    );
+    assert_eq!(f.images(), images);
+    assert_eq!(fs::read(&image).unwrap(), before);
+}
+
+#[test]
+fn an_image_that_cannot_be_opened_is_damaged_and_replaced() {
+    let f = fixture();
+    f.plan(true);
+    let expected = listing(&f.plan(false));
+    let image = f.image_of("gamma");
+    // A symbolic link to itself: opening it fails (ELOOP), even as root.
+    fs::remove_file(&image).unwrap();
+    std::os::unix::fs::symlink(image.file_name().unwrap(), &image).unwrap();
+    let p = f.plan(true);
+    assert_eq!((p.index.hits, p.index.damaged, p.index.written), (2, 1, 1));
+    assert_eq!(p.index.warnings.len(), 1, "{:?}", p.index.warnings);
+    assert_eq!(listing(&p), expected);
+    assert!(fs::symlink_metadata(&image).unwrap().is_file());
+    assert_eq!(f.plan(true).index.hits, 3);
 }
 
 #[test]

@@ -118,7 +118,9 @@ impl IndexStats {
 
     /// Whether the cache was consulted at all.
     pub fn is_used(&self) -> bool {
-        self.hits + self.missing + self.stale + self.damaged > 0
+        [self.hits, self.missing, self.stale, self.damaged]
+            .iter()
+            .any(|&n| n > 0)
     }
 }
 
