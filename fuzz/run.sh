@@ -21,7 +21,7 @@ set -euo pipefail
 secs=${1:-180}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(package section heap)
+[ ${#targets[@]} -gt 0 ] || targets=(package section heap index_image)
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -78,6 +78,7 @@ for t in "${targets[@]}"; do
             fuzz "$t" "$t" $((secs - secs / 3)) 65536 "$here/corpus/$t" "$here/seeds/package"
             ;;
         section) fuzz "$t" "$t" "$secs" 65536 "$here/corpus/$t" "$here/seeds/section" ;;
+        index_image) fuzz "$t" "$t" "$secs" 65536 "$here/corpus/$t" "$here/seeds/index_image" ;;
         *) fuzz "$t" "$t" "$secs" 65536 "$here/corpus/$t" "$here/seeds/$t" ;;
     esac
 done

@@ -124,6 +124,12 @@ fn exercise_package(bytes: Vec<u8>) {
     let Ok(pkg) = Package::from_source(Arc::new(bytes)) else {
         return;
     };
+    walk_package(&pkg);
+}
+
+/// Every accessor of an opened package on every entry, and reads of every
+/// payload (within the budget).
+fn walk_package(pkg: &Package) {
     let info = pkg.info();
     let _ = format!("{info:?} {}", info.file_name());
     for p in &info.provides {
@@ -146,10 +152,10 @@ fn exercise_package(bytes: Vec<u8>) {
         let _ = toc.symlink_target(id);
         let children = toc.children(Some(id)).count();
         assert!(children as u64 <= u64::from(e.subtree_end() - id));
-        read_payload(&pkg, toc.data(id), &cache, &mut read);
+        read_payload(pkg, toc.data(id), &cache, &mut read);
         for a in toc.attrs(id) {
             let _ = (toc.attr_name(a), a.type_code(), a.size());
-            read_payload(&pkg, toc.attr_data(a), &cache, &mut read);
+            read_payload(pkg, toc.attr_data(a), &cache, &mut read);
         }
     });
     assert_eq!(seen, toc.len(), "walk visits every entry once");
@@ -196,6 +202,48 @@ fn read_payload(pkg: &Package, data: Data<'_>, cache: &SmallCache, read: &mut u6
         if let Ok(w) = pkg.data_to_vec(data, cache) {
             assert_eq!(p, w, "piecewise and whole reads disagree");
         }
+    }
+}
+
+// ---------------------------------------------------------- index image
+
+/// The package every `index_image` input claims to index: a golden package
+/// small enough to embed, with directories, symlinks and attributes.
+static IMAGE_PACKAGE: &[u8] = include_bytes!("../seeds/package/tipster-1.1.1-1-x86_64.hpkg");
+
+/// Target `index_image`: the bytes as the index image of [`IMAGE_PACKAGE`];
+/// if it loads, walk it as the `package` target does. The key and stamp it
+/// is checked against are taken from the input's own header, and its CRC-32
+/// is patched to match, so that mutations get past those checks to the
+/// length, header and table checks behind them (offsets of the image header
+/// of `hpkg_format::index_image`: CRC at 16, key at 24, stamp at 56).
+pub fn index_image(data: &[u8]) {
+    use hpkg_format::index_image::{load, FileStamp, HEADER_SIZE};
+    let mut image = data.to_vec();
+    let mut key = [0u8; 32];
+    let mut stamp = FileStamp::default();
+    if image.len() >= HEADER_SIZE {
+        key.copy_from_slice(&image[24..56]);
+        let word = |i: usize| {
+            let at = 56 + 8 * i;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&image[at..at + 8]);
+            u64::from_ne_bytes(b)
+        };
+        stamp = FileStamp {
+            dev: word(0),
+            ino: word(1),
+            size: word(2),
+            mtime_ns: word(3) as i64,
+            ctime_ns: word(4) as i64,
+        };
+        image[16..20].fill(0);
+        let crc = crc32fast::hash(&image);
+        image[16..20].copy_from_slice(&crc.to_ne_bytes());
+    }
+    let package: Arc<dyn hpkg_format::ReadAt> = Arc::new(IMAGE_PACKAGE.to_vec());
+    if let Ok(pkg) = load(&image, package, &key, &stamp) {
+        walk_package(&pkg);
     }
 }
 

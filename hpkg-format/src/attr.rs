@@ -17,7 +17,19 @@ pub const MAX_DEPTH: usize = 4096;
 pub const MAX_INLINE_DATA: u64 = 8;
 
 /// A byte range inside a section buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+)]
+#[repr(C)]
 pub struct Span {
     /// Offset from the start of the section.
     pub off: u32,

@@ -10,6 +10,8 @@
 //! - Every parser treats its input as hostile: failures are typed [`Error`]s
 //!   naming the offset, never panics, never allocations sized by unchecked
 //!   fields.
+//! - [`index_image`] stores what opening a package computes in one image
+//!   and opens the package from it again without parsing its TOC.
 //! - [`create_from_dir`] builds a package from a directory tree and
 //!   [`rewrite`] re-encodes an opened one (e.g. with another compression);
 //!   [`write_repository`] writes an `.hpkr` index that [`Repository`] reads
@@ -22,6 +24,7 @@ pub mod error;
 pub mod header;
 pub mod heap;
 pub mod ids;
+pub mod index_image;
 pub mod info;
 pub mod info_text;
 pub mod package;
@@ -41,7 +44,7 @@ pub use info::{
 pub use package::Package;
 pub use repo::{RepoLicense, Repository, RepositoryInfo};
 pub use sniff::{sniff, FileKind};
-pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, Toc};
+pub use toc::{Data, Entry, EntryAttr, EntryId, EntryKind, TableError, Toc};
 pub use version::{Operator, Version};
 pub use writer::{
     create_from_dir, create_from_tree, rewrite, write_repository, Timestamp, TreeBuilder,

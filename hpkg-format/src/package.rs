@@ -36,6 +36,12 @@ impl Package {
 
     /// Index a package from any byte source (a file, a buffer).
     pub fn from_source(source: Arc<dyn ReadAt>) -> Result<Package> {
+        Package::parse(source).map(|parsed| parsed.package)
+    }
+
+    /// Index a package and keep what an index image needs besides the
+    /// package: its header and its package-attributes section.
+    pub(crate) fn parse(source: Arc<dyn ReadAt>) -> Result<Parsed> {
         let file_size = source.len()?;
         let (h, geo) = header::read_header::<HpkgHeader>(source.as_ref())?;
         let minor = h.minor_version.get();
@@ -94,6 +100,38 @@ impl Package {
             minor,
         )?;
         let toc = Toc::parse(toc_section)?;
+        Ok(Parsed {
+            package: Package {
+                path: None,
+                minor_version: minor,
+                file_size,
+                heap,
+                info,
+                toc,
+            },
+            header: h,
+            attributes: attrs_section.bytes,
+        })
+    }
+
+    /// A package from its parts, checked by the caller (an index image).
+    pub(crate) fn from_parts(
+        file_size: u64,
+        header: &HpkgHeader,
+        heap: Heap,
+        attributes: Vec<u8>,
+        toc: Toc,
+    ) -> Result<Package> {
+        let minor = header.minor_version.get();
+        let section = Section::new(
+            attributes,
+            SectionKind::Attributes,
+            u64::from(header.attributes_strings_length.get()),
+            u64::from(header.attributes_strings_count.get()),
+            heap.size(),
+            minor,
+        )?;
+        let info = parse_package_attributes(&section)?;
         Ok(Package {
             path: None,
             minor_version: minor,
@@ -102,6 +140,13 @@ impl Package {
             info,
             toc,
         })
+    }
+
+    /// This package, opened from the file at `path` (named in
+    /// [`Package::path`]).
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Package {
+        self.path = Some(path.into());
+        self
     }
 
     /// The file this package was opened from.
@@ -182,6 +227,17 @@ impl Package {
             }
         }
     }
+}
+
+/// A package as [`Package::parse`] indexed it, with what an index image
+/// stores besides the tables.
+pub(crate) struct Parsed {
+    /// The package.
+    pub package: Package,
+    /// Its header, as read.
+    pub header: HpkgHeader,
+    /// Its package-attributes section (decompressed).
+    pub attributes: Vec<u8>,
 }
 
 /// Parse the package-attributes section of an HPKG.

@@ -8,11 +8,18 @@
 //! one past its last descendant, so its children are found by hopping from
 //! `id + 1` over each child's subtree.
 //!
+//! The entry and attribute tables are plain old data (`zerocopy`): an index
+//! image (`crate::index_image`) stores them as they are in memory and loads
+//! them back with one read each, then `Toc::from_tables` checks every
+//! bound the parser guarantees.
+//!
 //! Times: the index keeps the modification time with nanoseconds, which is
 //! what Haiku's packagefs shows for every time of a node; access and creation
 //! times are validated and dropped.
 
-use crate::attr::{Attr, AttrReader, Section, Span, Value, MAX_DEPTH};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::attr::{Attr, AttrReader, Section, Span, Value, MAX_DEPTH, MAX_INLINE_DATA};
 use crate::error::{Error, Result};
 use crate::ids;
 
@@ -62,6 +69,8 @@ impl EntryKind {
 
 const FLAG_INLINE: u8 = 1;
 const FLAG_MODE_SET: u8 = 2;
+/// The only bit of [`EntryAttr::flags`]: the payload is inline.
+const ATTR_INLINE: u8 = 1;
 
 /// Where payload bytes live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +101,9 @@ impl Data<'_> {
     }
 }
 
-/// One node of the archive: 48 bytes.
-#[derive(Debug, Clone, Copy)]
+/// One node of the archive: 48 bytes, plain old data (the kind is stored as
+/// its code so that any bytes are a value; `Toc::from_tables` checks it).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct Entry {
     /// Heap offset of the data, section offset of inline data or of the
@@ -108,7 +118,7 @@ pub struct Entry {
     name_len: u16,
     attrs_len: u16,
     mode: u16,
-    kind: EntryKind,
+    kind: u8,
     flags: u8,
 }
 
@@ -117,7 +127,9 @@ const _: () = assert!(std::mem::size_of::<Entry>() == 48);
 impl Entry {
     /// Kind of node.
     pub fn kind(&self) -> EntryKind {
-        self.kind
+        // Every table is checked (parsed, or `Toc::from_tables`): the code
+        // is valid, the fallback is never taken.
+        EntryKind::from_code(u64::from(self.kind)).unwrap_or(EntryKind::File)
     }
 
     /// Permission bits (including setuid, setgid, sticky), type default applied.
@@ -133,7 +145,7 @@ impl Entry {
     /// Size as `lstat` reports it: data length of a file, target length of a
     /// symlink, 0 for a directory.
     pub fn size(&self) -> u64 {
-        match self.kind {
+        match self.kind() {
             EntryKind::Directory => 0,
             _ => self.data_size,
         }
@@ -145,15 +157,20 @@ impl Entry {
     }
 }
 
-/// An extended attribute of an entry (Haiku file attribute).
-#[derive(Debug, Clone, Copy)]
+/// An extended attribute of an entry (Haiku file attribute): 32 bytes,
+/// plain old data.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
 pub struct EntryAttr {
     data_offset: u64,
     data_size: u64,
     type_code: u32,
     name: Span,
-    inline: bool,
+    flags: u8,
+    pad: [u8; 3],
 }
+
+const _: () = assert!(std::mem::size_of::<EntryAttr>() == 32);
 
 impl EntryAttr {
     /// Haiku type code (e.g. `MIMS`).
@@ -165,14 +182,32 @@ impl EntryAttr {
     pub fn size(&self) -> u64 {
         self.data_size
     }
+
+    fn inline(&self) -> bool {
+        self.flags & ATTR_INLINE != 0
+    }
 }
 
 /// The parsed TOC of one package.
 #[derive(Debug)]
 pub struct Toc {
-    section: Section,
+    /// The TOC section (names, symlink targets and inline data are spans of it).
+    bytes: Vec<u8>,
     entries: Vec<Entry>,
     attrs: Vec<EntryAttr>,
+}
+
+/// Why entry and attribute tables loaded from an index image were refused
+/// by `Toc::from_tables`: what the parser would never have produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{table} {index}: {reason}")]
+pub struct TableError {
+    /// `entry` or `attribute`.
+    pub table: &'static str,
+    /// Its index in its table.
+    pub index: u64,
+    /// What is wrong.
+    pub reason: &'static str,
 }
 
 impl Toc {
@@ -193,7 +228,7 @@ impl Toc {
                 };
                 if a.id == ids::DIR_ENTRY {
                     if let Some(&parent) = stack.last() {
-                        if entries[parent as usize].kind != EntryKind::Directory {
+                        if entries[parent as usize].kind() != EntryKind::Directory {
                             return Err(Error::corrupt(
                                 section.loc(a.at),
                                 "an entry inside a node that is not a directory",
@@ -231,10 +266,41 @@ impl Toc {
         entries.shrink_to_fit();
         attrs.shrink_to_fit();
         Ok(Toc {
-            section,
+            bytes: section.bytes,
             entries,
             attrs,
         })
+    }
+
+    /// A TOC from tables stored by an index image: the section `bytes`, the
+    /// entries and the attributes exactly as [`Toc::parse`] made them. They
+    /// are checked in one pass for everything the parser guarantees and the
+    /// accessors rely on (valid kinds and flags, names and spans inside
+    /// `bytes`, heap references inside a heap of `heap_size` bytes, subtrees
+    /// properly nested, attribute ranges inside the table), so a damaged or
+    /// forged image cannot make an accessor panic.
+    pub(crate) fn from_tables(
+        bytes: Vec<u8>,
+        entries: Vec<Entry>,
+        attrs: Vec<EntryAttr>,
+        heap_size: u64,
+    ) -> Result<Toc, TableError> {
+        check_tables(&bytes, &entries, &attrs, heap_size)?;
+        Ok(Toc {
+            bytes,
+            entries,
+            attrs,
+        })
+    }
+
+    /// The TOC section bytes the entries' spans point into.
+    pub(crate) fn section_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The attribute table, in entry order.
+    pub(crate) fn all_attrs(&self) -> &[EntryAttr] {
+        &self.attrs
     }
 
     /// All entries in depth-first order.
@@ -264,13 +330,13 @@ impl Toc {
             off: e.name_off,
             len: u32::from(e.name_len),
         }
-        .get(&self.section.bytes)
+        .get(&self.bytes)
     }
 
     /// The target of a symlink (empty for other kinds).
     pub fn symlink_target(&self, id: EntryId) -> &[u8] {
         let e = &self.entries[id as usize];
-        if e.kind != EntryKind::Symlink {
+        if e.kind() != EntryKind::Symlink {
             return &[];
         }
         self.span_at(e.data_offset, e.data_size)
@@ -279,7 +345,7 @@ impl Toc {
     /// Where a regular file's content lives (empty for other kinds).
     pub fn data(&self, id: EntryId) -> Data<'_> {
         let e = &self.entries[id as usize];
-        match e.kind {
+        match e.kind() {
             EntryKind::File if e.flags & FLAG_INLINE != 0 => {
                 Data::Inline(self.span_at(e.data_offset, e.data_size))
             }
@@ -300,12 +366,12 @@ impl Toc {
 
     /// An attribute's name.
     pub fn attr_name(&self, a: &EntryAttr) -> &[u8] {
-        a.name.get(&self.section.bytes)
+        a.name.get(&self.bytes)
     }
 
     /// Where an attribute's payload lives.
     pub fn attr_data(&self, a: &EntryAttr) -> Data<'_> {
-        if a.inline {
+        if a.inline() {
             Data::Inline(self.span_at(a.data_offset, a.data_size))
         } else {
             Data::Heap {
@@ -361,7 +427,7 @@ impl Toc {
 
     /// Bytes held by the index (section buffer, entries, attributes).
     pub fn memory_bytes(&self) -> usize {
-        self.section.bytes.capacity()
+        self.bytes.capacity()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.attrs.capacity() * std::mem::size_of::<EntryAttr>()
     }
@@ -371,7 +437,7 @@ impl Toc {
             off: off as u32,
             len: len as u32,
         }
-        .get(&self.section.bytes)
+        .get(&self.bytes)
     }
 }
 
@@ -420,7 +486,7 @@ fn new_entry(entries: &mut Vec<Entry>, r: &AttrReader<'_>, a: &Attr) -> Result<E
         name_len,
         attrs_len: 0,
         mode: EntryKind::File.default_mode(),
-        kind: EntryKind::File,
+        kind: EntryKind::File as u8,
         flags: 0,
     });
     Ok(id)
@@ -429,7 +495,7 @@ fn new_entry(entries: &mut Vec<Entry>, r: &AttrReader<'_>, a: &Attr) -> Result<E
 fn finish(entries: &mut [Entry], id: EntryId, section: &Section) -> Result<()> {
     let end = entries.len() as u32;
     let e = &mut entries[id as usize];
-    if end > id + 1 && e.kind != EntryKind::Directory {
+    if end > id + 1 && e.kind() != EntryKind::Directory {
         return Err(Error::corrupt(
             section.loc(u64::from(e.name_off)),
             "a node that is not a directory has entries",
@@ -461,10 +527,11 @@ fn entry_attribute(
     match a.id {
         ids::FILE_TYPE => {
             let v = r.uint(a)?;
-            e.kind = EntryKind::from_code(v)
+            let kind = EntryKind::from_code(v)
                 .ok_or_else(|| Error::corrupt(sec.loc(a.at), format!("unknown file type {v}")))?;
+            e.kind = kind as u8;
             if e.flags & FLAG_MODE_SET == 0 {
-                e.mode = e.kind.default_mode();
+                e.mode = kind.default_mode();
             }
         }
         ids::FILE_PERMISSIONS => {
@@ -501,7 +568,8 @@ fn entry_attribute(
                 data_size: 0,
                 type_code: 0,
                 name: r.str_span(a)?,
-                inline: true,
+                flags: ATTR_INLINE,
+                pad: [0; 3],
             };
             if a.has_children {
                 while let Some(c) = r.next_attr()? {
@@ -518,12 +586,12 @@ fn entry_attribute(
                         (ids::DATA, Value::RawInline(span)) => {
                             at.data_offset = u64::from(span.off);
                             at.data_size = u64::from(span.len);
-                            at.inline = true;
+                            at.flags = ATTR_INLINE;
                         }
                         (ids::DATA, Value::RawHeap { offset, size }) => {
                             at.data_offset = offset;
                             at.data_size = size;
-                            at.inline = false;
+                            at.flags = 0;
                         }
                         _ => {}
                     }
@@ -555,6 +623,123 @@ fn entry_attribute(
     }
     if a.has_children && !children_read {
         r.skip_children()?;
+    }
+    Ok(())
+}
+
+/// The checks of `Toc::from_tables`.
+fn check_tables(
+    bytes: &[u8],
+    entries: &[Entry],
+    attrs: &[EntryAttr],
+    heap_size: u64,
+) -> Result<(), TableError> {
+    let n = entries.len() as u64;
+    let fail = |table, index: u64, reason| TableError {
+        table,
+        index,
+        reason,
+    };
+    if n > u64::from(u32::MAX) || attrs.len() as u64 > u64::from(u32::MAX) {
+        return Err(fail(
+            "entry",
+            n,
+            "more than 4 billion entries or attributes",
+        ));
+    }
+    if bytes.len() as u64 > u64::from(u32::MAX) {
+        return Err(fail("entry", 0, "a TOC section beyond 4 GiB"));
+    }
+    let in_section = |off: u64, len: u64| {
+        off.checked_add(len)
+            .is_some_and(|end| end <= bytes.len() as u64)
+    };
+    let in_heap = |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= heap_size);
+    // Subtree ends of the open directories, innermost last.
+    let mut open: Vec<u64> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let i = i as u64;
+        let bad = |reason| fail("entry", i, reason);
+        let kind = EntryKind::from_code(u64::from(e.kind)).ok_or(bad("unknown kind"))?;
+        if e.flags & !(FLAG_INLINE | FLAG_MODE_SET) != 0 {
+            return Err(bad("unknown flags"));
+        }
+        if e.mode > 0o7777 {
+            return Err(bad("mode beyond the permission bits"));
+        }
+        if e.mtime_nanos > 999_999_999 {
+            return Err(bad("nanoseconds beyond a second"));
+        }
+        let name_off = u64::from(e.name_off);
+        let name_len = u64::from(e.name_len);
+        if !in_section(name_off, name_len) {
+            return Err(bad("name outside the TOC section"));
+        }
+        let name = &bytes[name_off as usize..(name_off + name_len) as usize];
+        if name.is_empty()
+            || name == b"."
+            || name == b".."
+            || name.contains(&b'/')
+            || name.contains(&0)
+        {
+            return Err(bad("invalid name"));
+        }
+        match kind {
+            EntryKind::File if e.flags & FLAG_INLINE != 0 => {
+                if e.data_size > MAX_INLINE_DATA || !in_section(e.data_offset, e.data_size) {
+                    return Err(bad("inline data outside the TOC section"));
+                }
+            }
+            EntryKind::File => {
+                if !in_heap(e.data_offset, e.data_size) {
+                    return Err(bad("data outside the heap"));
+                }
+            }
+            EntryKind::Symlink => {
+                if !in_section(e.data_offset, e.data_size) {
+                    return Err(bad("symlink target outside the TOC section"));
+                }
+            }
+            EntryKind::Directory => {}
+        }
+        let attrs_end = u64::from(e.attrs_start) + u64::from(e.attrs_len);
+        if attrs_end > attrs.len() as u64 {
+            return Err(bad("attributes outside the attribute table"));
+        }
+        while open.last().is_some_and(|&end| end <= i) {
+            open.pop();
+        }
+        let end = u64::from(e.subtree_end);
+        let bound = open.last().copied().unwrap_or(n);
+        if end <= i || end > bound {
+            return Err(bad("subtree end outside its parent"));
+        }
+        if end > i + 1 {
+            if kind != EntryKind::Directory {
+                return Err(bad("a node that is not a directory has entries"));
+            }
+            if open.len() >= MAX_DEPTH {
+                return Err(bad("directories nested too deep"));
+            }
+            open.push(end);
+        }
+    }
+    for (i, a) in attrs.iter().enumerate() {
+        let bad = |reason| fail("attribute", i as u64, reason);
+        if a.flags & !ATTR_INLINE != 0 || a.pad != [0; 3] {
+            return Err(bad("unknown flags"));
+        }
+        if !in_section(u64::from(a.name.off), u64::from(a.name.len)) {
+            return Err(bad("name outside the TOC section"));
+        }
+        let data_ok = if a.inline() {
+            in_section(a.data_offset, a.data_size)
+        } else {
+            in_heap(a.data_offset, a.data_size)
+        };
+        if !data_ok {
+            return Err(bad("data outside the TOC section or the heap"));
+        }
     }
     Ok(())
 }

@@ -100,6 +100,7 @@ pub fn log_plan(plan: &Plan, previous: Option<&Tree>) {
         plan.open_time.as_secs_f64() * 1e3,
         plan.merge_time.as_secs_f64() * 1e3
     );
+    log_index(&plan.index);
     if !plan.blocked.is_empty() {
         tracing::info!("{} blocked entries hidden", plan.blocked.len());
     }
@@ -118,6 +119,25 @@ pub fn log_plan(plan: &Plan, previous: Option<&Tree>) {
                 s.shown.map_or("the shine-through directory", |p| p.label())
             );
         }
+    }
+}
+
+/// Log what the index cache did: one info line, and a warning for each
+/// damaged image and for the first image that could not be written.
+fn log_index(index: &plan::IndexStats) {
+    for w in &index.warnings {
+        tracing::warn!("{w}");
+    }
+    if index.is_used() {
+        tracing::info!(
+            "index cache: {} hits, {} missing, {} stale, {} damaged; {} written, {} not written",
+            index.hits,
+            index.missing,
+            index.stale,
+            index.damaged,
+            index.written,
+            index.write_failures
+        );
     }
 }
 

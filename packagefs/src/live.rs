@@ -65,10 +65,13 @@ struct Served {
 /// thread, swapping new trees into `volume` and invalidating the kernel's
 /// caches through `notify`. `on_swap` is called with each generation
 /// served from then on (the mount's registration with the root follows it).
+/// `index_cache`: packages of new generations open through the root's index
+/// cache (`packagefs mount` without `--no-index-cache`).
 pub fn watch(
     volume: Arc<Volume>,
     notify: Box<dyn Notify + Send>,
     spec: MountSpec,
+    index_cache: bool,
     root: &Path,
     mut on_swap: Box<dyn FnMut(Option<u64>) + Send>,
 ) -> Result<(), LiveError> {
@@ -159,7 +162,7 @@ pub fn watch(
                 sync(&state_root, &volume);
             }
             let before = served.generation;
-            served = reload(&spec, &volume, notify.as_ref(), served);
+            served = reload(&spec, index_cache, &volume, notify.as_ref(), served);
             if served.generation != before {
                 on_swap(served.generation);
             }
@@ -217,15 +220,25 @@ fn sync(root: &state::Root, volume: &Volume) {
 }
 
 /// Plan and swap in the tree of the current generation if it differs from
-/// `served`; returns what is served afterwards.
-fn reload(spec: &MountSpec, volume: &Volume, notify: &dyn Notify, served: Served) -> Served {
-    let resolved = match plan::source::resolve_with(spec, GenerationChoice::Current) {
+/// `served`; returns what is served afterwards. Without `index_cache` the
+/// new packages are parsed, not opened from their index images.
+fn reload(
+    spec: &MountSpec,
+    index_cache: bool,
+    volume: &Volume,
+    notify: &dyn Notify,
+    served: Served,
+) -> Served {
+    let mut resolved = match plan::source::resolve_with(spec, GenerationChoice::Current) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("reloading the root failed: {e}; the mount stays as it was");
             return served;
         }
     };
+    if !index_cache {
+        resolved.index_dir = None;
+    }
     let now = Served {
         generation: resolved.generation,
         blocked: resolved.blocked.clone(),

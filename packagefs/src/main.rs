@@ -126,6 +126,11 @@ struct MountFlags {
     /// must boot.
     #[arg(long)]
     strict: bool,
+    /// Parse every package instead of opening it from its index image in
+    /// ROOT/system/state/index/ (a root with state only; images are neither
+    /// read nor written, also for the packages of later generations).
+    #[arg(long)]
+    no_index_cache: bool,
     /// Internal: report readiness on standard output (a pipe to the
     /// `packagefs mount` that started this daemon).
     #[arg(long, hide = true)]
@@ -412,6 +417,7 @@ fn start(
         spec: &p.spec,
         choice: p.generation,
         shine: &p.shine,
+        index_cache: !flags.no_index_cache,
     };
     let plan = packagefs::load(&request, None)?;
     // Nothing left out silently: on the caller's standard error before
@@ -467,7 +473,8 @@ fn start(
                 tracing::warn!("cannot record generation {n} in the mount's registration: {e}");
             }
         });
-        match live::watch(volume, notify, p.spec.clone(), &root, on_swap) {
+        let index_cache = !flags.no_index_cache;
+        match live::watch(volume, notify, p.spec.clone(), index_cache, &root, on_swap) {
             Ok(()) => tracing::info!("following {} live", root.display()),
             Err(e) => tracing::error!("{e}; the mount will not follow changes"),
         }

@@ -1,5 +1,5 @@
-//! Garbage collection: drop old unpinned generations, then the store files no
-//! kept generation references.
+//! Garbage collection: drop old unpinned generations, then the store files
+//! and the index images no kept generation references.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::fsutil::{is_temp_name, list_dir, remove_file, sync_dir};
-use crate::layout::PACKAGE_EXTENSION;
+use crate::layout::{INDEX_EXTENSION, PACKAGE_EXTENSION};
 use crate::mounts::LiveMount;
 use crate::root::Root;
 use crate::txn;
@@ -23,6 +23,9 @@ pub struct GcReport {
     pub removed_store_files: Vec<Digest>,
     /// Bytes of store files removed.
     pub freed_bytes: u64,
+    /// Index images removed (by the content hash of their package); their
+    /// bytes are not in `freed_bytes`.
+    pub removed_index_files: Vec<Digest>,
     /// Messages (recovery, unknown files in the store).
     pub warnings: Vec<String>,
     /// Live mounts whose generation was kept only because they serve it
@@ -35,7 +38,8 @@ impl Root {
     /// and every one a live mount serves (see [`crate::mounts`]; listed in
     /// [`GcReport::kept_mounted`] when nothing else kept it); remove the other
     /// generation files, then every store file that no kept generation
-    /// references. One locked transaction; a crash midway leaves a valid root
+    /// references, and every index image (`system/state/index/`) of a
+    /// package no kept generation references. One locked transaction; a crash midway leaves a valid root
     /// that the next `gc` finishes. `keep` below 1 is [`Error::KeepTooFew`].
     pub fn gc(&self, keep: usize) -> Result<GcReport> {
         if keep < 1 {
@@ -97,6 +101,53 @@ impl Root {
         if !report.removed_store_files.is_empty() {
             sync_dir(&layout.store_dir(), "gc.dirsync")?;
         }
+        remove_unreferenced_images(&layout.index_dir(), &referenced, &mut report)?;
         Ok(report)
     }
+}
+
+/// How old a temporary of the index directory must be to be a leftover of a
+/// crashed writer rather than an image being written by a mount.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove the index images in `dir` of packages not in `referenced`, and
+/// temporaries left there by writers that died. The images are derived data:
+/// no directory sync.
+fn remove_unreferenced_images(
+    dir: &std::path::Path,
+    referenced: &HashSet<Digest>,
+    report: &mut GcReport,
+) -> Result<()> {
+    let entries = match list_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for (name, path) in entries {
+        let hash = name
+            .strip_suffix(INDEX_EXTENSION)
+            .and_then(Digest::parse_hex);
+        match hash {
+            Some(h) if !referenced.contains(&h) => {
+                remove_file(&path, "gc.remove")?;
+                report.removed_index_files.push(h);
+            }
+            Some(_) => {}
+            None if is_temp_name(&name) => {
+                let old = fs::symlink_metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE_TEMP);
+                if old {
+                    remove_file(&path, "gc.remove")?;
+                }
+            }
+            None => report.warnings.push(format!(
+                "{}: unknown file in the index directory, left alone",
+                path.display()
+            )),
+        }
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 //!     active.list            generations/<N>.list     store/<blake3>.hpkg
 //!     blocked-entries        lock                     journal
 //!     mounts/<pid>-<n>.mount live mounts (see `crate::mounts`)
+//!     index/<blake3>.idx     index images of packages (see `crate::plan::index_cache`)
 //!   data/
 //! ```
 
@@ -79,6 +80,8 @@ pub const LOCK: &str = "lock";
 pub const JOURNAL: &str = "journal";
 /// Name of the blocked-entries file inside the state directory.
 pub const BLOCKED_ENTRIES: &str = "blocked-entries";
+/// The extension of an index image in the index directory.
+pub const INDEX_EXTENSION: &str = ".idx";
 /// The extension every package file name carries.
 pub const PACKAGE_EXTENSION: &str = ".hpkg";
 /// Longest package file name accepted, in bytes (Linux `NAME_MAX`).
@@ -140,6 +143,18 @@ impl Layout {
     /// (see [`crate::mounts`]).
     pub fn mounts_dir(&self) -> PathBuf {
         self.state_dir().join("mounts")
+    }
+
+    /// `ROOT/system/state/index`: one index image per package, named by the
+    /// package's blake3 (see [`crate::plan::index_cache`]).
+    pub fn index_dir(&self) -> PathBuf {
+        self.state_dir().join("index")
+    }
+
+    /// `ROOT/system/state/index/<hex>.idx`.
+    pub fn index_file(&self, hash: &Digest) -> PathBuf {
+        self.index_dir()
+            .join(format!("{}{INDEX_EXTENSION}", hash.to_hex()))
     }
 
     /// `ROOT/system/state/blocked-entries`.

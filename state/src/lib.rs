@@ -15,6 +15,7 @@
 //!     lock                   flock target of transactions ([`lock`])
 //!     journal                only while a transaction moves files ([`journal`])
 //!     mounts/<pid>-<n>.mount one per live mount, held locked ([`mounts`])
+//!     index/<blake3>.idx     index image of a package ([`plan::index_cache`])
 //!   system/settings/         policy, trust/*.pub ([`trust`]); repositories/<name> ([`repos`])
 //!   system/cache/            repositories/<name>/ accepted indexes; packages/ downloads
 //!   data/
@@ -91,7 +92,8 @@
 //!   `{"kind": "conflict", "package", "name", "requirement", "other", "other_name"}`
 //!   (`package`/`other` index the checked list)
 //! * [`VerifyProblem`]: `{"kind": "missing" | "mismatch" | "corrupt-list" | "warning", ...}`
-//! * [`GcReport`]: `{"removed_generations", "removed_store_files", "freed_bytes", "warnings",
+//! * [`GcReport`]: `{"removed_generations", "removed_store_files", "freed_bytes",
+//!   "removed_index_files", "warnings",
 //!   "kept_mounted": [LiveMount...]}`; [`LiveMount`]: `{"generation", "mountpoint", "pid"}`
 //! * [`SyncReport`]: `{"commit", "rejected": [{"layer", "path", "reason"}]}`
 //!

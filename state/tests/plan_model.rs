@@ -284,6 +284,7 @@ fn planned(
         spec: &spec,
         choice: GenerationChoice::Current,
         shine,
+        index_cache: true,
     };
     let plan = plan::plan(&request, None).unwrap();
     let mut view = View::default();

@@ -11,6 +11,9 @@
 //!   winner of every path, the paths one package hides from another, and the
 //!   blocked entries left out.
 //!
+//! Packages of a root with state open from their index images
+//! ([`index_cache`]) when those are valid; [`Plan::index`] counts how.
+//!
 //! The FUSE daemon serves the [`Plan`]'s tree and `pkgctl status` reports
 //! the same plan, so what status says is what the mount shows.
 //!
@@ -26,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod index_cache;
 pub mod package;
 pub mod source;
 pub mod tree;
@@ -40,6 +44,7 @@ use hpkg_format::PackageInfo;
 use serde::Serialize;
 
 use crate::layout::Layer;
+pub use index_cache::IndexStats;
 pub use package::MountedPackage;
 pub use source::{GenerationChoice, MountSpec, Resolved, SourceError, SourcePackage};
 pub use tree::{NodeRef, Shadowed, Tree, TreeError};
@@ -74,6 +79,9 @@ pub struct Request<'a> {
     pub choice: GenerationChoice,
     /// Shine-through directories (names checked by the caller).
     pub shine: &'a [String],
+    /// Whether a root with state opens its packages through the index
+    /// cache ([`index_cache`]; `packagefs mount --no-index-cache` clears it).
+    pub index_cache: bool,
 }
 
 impl<'a> Request<'a> {
@@ -83,6 +91,7 @@ impl<'a> Request<'a> {
             spec,
             choice,
             shine: &[],
+            index_cache: true,
         }
     }
 }
@@ -182,6 +191,8 @@ pub struct Plan {
     pub open_time: Duration,
     /// Time spent merging them.
     pub merge_time: Duration,
+    /// What the index cache did (all zero without one).
+    pub index: IndexStats,
 }
 
 /// Decide what `request` mounts. Packages of `previous` (a tree being
@@ -193,7 +204,10 @@ pub struct Plan {
 /// root with state, one whose requirements the generation's other mountable
 /// packages do not meet: the rest is mounted, because a system must boot.
 pub fn plan(request: &Request<'_>, previous: Option<&Tree>) -> Result<Plan, PlanError> {
-    let resolved = source::resolve_with(request.spec, request.choice)?;
+    let mut resolved = source::resolve_with(request.spec, request.choice)?;
+    if !request.index_cache {
+        resolved.index_dir = None;
+    }
     plan_resolved(
         &resolved,
         matches!(request.spec, MountSpec::Files(_)),
@@ -203,7 +217,8 @@ pub fn plan(request: &Request<'_>, previous: Option<&Tree>) -> Result<Plan, Plan
 }
 
 /// [`plan`] of what [`source::resolve_with`] decided; `strict`: every
-/// package must open.
+/// package must open. Packages open through the index cache in
+/// [`Resolved::index_dir`], if any.
 pub fn plan_resolved(
     resolved: &Resolved,
     strict: bool,
@@ -225,9 +240,12 @@ pub fn plan_resolved(
         .map(|(i, p)| (i, p.clone()))
         .unzip();
     let mut refused = Vec::new();
-    for (i, opened) in indexes.into_iter().zip(package::open_all(sources)) {
+    let mut index = IndexStats::default();
+    let opened_all = package::open_all_cached(sources, resolved.index_dir.as_deref());
+    for (i, opened) in indexes.into_iter().zip(opened_all) {
         match opened {
-            Ok(p) => {
+            Ok((p, used)) => {
+                index.count(&used);
                 if let Some(slot) = slots.get_mut(i) {
                     *slot = Some(p);
                 }
@@ -281,6 +299,7 @@ pub fn plan_resolved(
         reused,
         open_time,
         merge_time: merge_started.elapsed(),
+        index,
     })
 }
 

@@ -1,7 +1,8 @@
 //! An activated package: the opened [`Package`] with its layer, the owner its
 //! nodes show, its label for `user.packagefs.package`, and a counter of read
 //! errors (a package truncated or overwritten while mounted). Packages are
-//! opened in parallel ([`open_all`]).
+//! opened in parallel ([`open_all`]), from their index images when a cache
+//! directory is given ([`open_all_cached`], [`super::index_cache`]).
 
 use std::fs::File;
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use hpkg_format::Package;
 
+use super::index_cache::{self, IndexUse};
 use super::source::SourcePackage;
 
 /// How many read errors of one package are worth a log line one by one
@@ -38,18 +40,31 @@ struct Shared {
 impl MountedPackage {
     /// Open and index the package file `source.path`.
     pub fn open(source: SourcePackage) -> Result<MountedPackage, hpkg_format::Error> {
+        MountedPackage::open_cached(source, None).map(|(p, _)| p)
+    }
+
+    /// Open the package file `source.path`, from its index image in
+    /// `index_dir` when one is valid (see [`index_cache::open`]), and say
+    /// how the cache was used.
+    pub fn open_cached(
+        source: SourcePackage,
+        index_dir: Option<&Path>,
+    ) -> Result<(MountedPackage, IndexUse), hpkg_format::Error> {
+        let in_file = |e: std::io::Error| hpkg_format::Error::Io(e).in_file(&source.path);
+        let opened = File::open(&source.path).map_err(in_file)?;
         // Taken before reading: a change while it is read shows as a
         // changed file next time.
-        let stamp = std::fs::metadata(&source.path).ok().map(|m| Stamp::of(&m));
-        let package = Package::open(&source.path)?;
+        let meta = opened.metadata().map_err(in_file)?;
+        let stamp = Some(Stamp::of(&meta));
         // A descriptor of the same file, for a live mount to hand to the
         // state when the file is deleted (its content is then retained).
-        let file = File::open(&source.path).ok();
+        let file = opened.try_clone().ok();
+        let (package, used) = index_cache::open(&source, opened, &meta, index_dir)?;
         let mut label = crate::deps::label(package.info());
         if let Some(layer) = source.layer {
             label.push_str(&format!(" ({layer})"));
         }
-        Ok(MountedPackage {
+        let mounted = MountedPackage {
             shared: Arc::new(Shared {
                 package,
                 file,
@@ -58,7 +73,8 @@ impl MountedPackage {
                 label,
                 read_errors: AtomicU64::new(0),
             }),
-        })
+        };
+        Ok((mounted, used))
     }
 
     /// Bytes of the record of one package (not counting its label, TOC and
@@ -167,15 +183,28 @@ impl MountedPackage {
 pub type OpenFailure = (SourcePackage, hpkg_format::Error);
 
 /// Open every package in parallel; results keep the order of `sources`.
+pub fn open_all(sources: Vec<SourcePackage>) -> Vec<Result<MountedPackage, OpenFailure>> {
+    let mut out = Vec::with_capacity(sources.len());
+    for opened in open_all_cached(sources, None) {
+        out.push(match opened {
+            Ok((p, _)) => Ok(p),
+            Err(e) => Err(e),
+        });
+    }
+    out
+}
+
+/// [`open_all`] with the index cache in `index_dir`: each package with how
+/// it used the cache.
 ///
 /// Four threads per core, at least 4 and at most 16: with the packages'
 /// pages not yet cached, opening waits on the disk more than it computes,
 /// and more reads in flight overlap those waits (on the Debian benchmark
 /// root, cold, 8 threads took half the time of 2 on 2 cores).
-// A failure is moved once per package that failed to open: its size does
-// not matter, and boxing it would only obscure the callers' matches.
-#[allow(clippy::result_large_err)]
-pub fn open_all(sources: Vec<SourcePackage>) -> Vec<Result<MountedPackage, OpenFailure>> {
+pub fn open_all_cached(
+    sources: Vec<SourcePackage>,
+    index_dir: Option<&Path>,
+) -> Vec<Result<(MountedPackage, IndexUse), OpenFailure>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -185,28 +214,32 @@ pub fn open_all(sources: Vec<SourcePackage>) -> Vec<Result<MountedPackage, OpenF
         .max(1);
     let next = AtomicUsize::new(0);
     let sources = &sources;
-    let mut opened: Vec<(usize, Result<MountedPackage, OpenFailure>)> =
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(source) = sources.get(i) else { break };
-                            let r = MountedPackage::open(source.clone())
-                                .map_err(|e| (source.clone(), e));
-                            done.push((i, r));
-                        }
-                        done
-                    })
+    type Opened = Result<(MountedPackage, IndexUse), OpenFailure>;
+    let mut opened: Vec<(usize, Opened)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(source) = sources.get(i) else { break };
+                        let r = MountedPackage::open_cached(source.clone(), index_dir)
+                            .map_err(|e| (source.clone(), e));
+                        done.push((i, r));
+                    }
+                    done
                 })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
     opened.sort_by_key(|(i, _)| *i);
-    opened.into_iter().map(|(_, r)| r).collect()
+    let mut out = Vec::with_capacity(opened.len());
+    for (_, r) in opened {
+        out.push(r);
+    }
+    out
 }

@@ -197,6 +197,10 @@ pub struct Resolved {
     pub warnings: Vec<String>,
     /// Whether packages with unmet requirements are to be left out.
     pub check_dependencies: bool,
+    /// The index cache of a root with state (`ROOT/system/state/index`):
+    /// its packages open from their index images ([`super::index_cache`]).
+    /// `None`: every package is parsed.
+    pub index_dir: Option<PathBuf>,
 }
 
 impl Resolved {
@@ -361,6 +365,7 @@ fn resolve_generation(
         generation: Some(generation.number),
         warnings,
         check_dependencies: true,
+        index_dir: Some(root.layout().index_dir()),
     })
 }
 

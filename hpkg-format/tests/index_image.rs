@@ -1,0 +1,261 @@
+//! Index images: a package opened from its image is the package parsed
+//! (same tables, names, attributes, data, metadata) for every golden
+//! package; an image of another key, stamp or package header is stale; any
+//! truncation or byte flip of an image is an error, never a panic; and an
+//! image whose checksum was forged over a bad table is refused by the
+//! table checks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hpkg_format::index_image::{self, FileStamp, ImageError, HEADER_SIZE};
+use hpkg_format::{NoCache, Package, ReadAt};
+use zerocopy::IntoBytes;
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("PACKAGEFS_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
+}
+
+fn golden_packages() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["haiku", "haiku-tool"] {
+        for e in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "hpkg") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    assert!(
+        out.len() >= 11,
+        "expected the golden packages, found {out:?}"
+    );
+    out
+}
+
+const KEY: [u8; 32] = [7; 32];
+const STAMP: FileStamp = FileStamp {
+    dev: 1,
+    ino: 2,
+    size: 3,
+    mtime_ns: 4,
+    ctime_ns: 5,
+};
+
+fn source(path: &Path) -> Arc<dyn ReadAt> {
+    Arc::new(std::fs::File::open(path).unwrap())
+}
+
+fn image_of(path: &Path) -> (Package, Vec<u8>) {
+    index_image::open_and_encode(source(path), &KEY, &STAMP).unwrap()
+}
+
+fn load(image: &[u8], path: &Path) -> Result<Package, ImageError> {
+    index_image::load(&image.to_vec(), source(path), &KEY, &STAMP)
+}
+
+/// Everything the accessors show of a package, for comparison.
+fn describe(p: &Package) -> Vec<String> {
+    let toc = p.toc();
+    let mut out = vec![format!("{:?}", p.info()), format!("{}", p.file_size())];
+    toc.walk(|path, id| {
+        let e = toc.entry(id);
+        let attrs: Vec<String> = toc
+            .attrs(id)
+            .iter()
+            .map(|a| {
+                let data = p.data_to_vec(toc.attr_data(a), &NoCache).unwrap();
+                format!(
+                    "{:?}={:x}:{data:?}",
+                    String::from_utf8_lossy(toc.attr_name(a)),
+                    a.type_code()
+                )
+            })
+            .collect();
+        let data = p.data_to_vec(toc.data(id), &NoCache).unwrap();
+        out.push(format!(
+            "{} {:?} {:o} {:?} {} {} {:?} {:?} {}",
+            String::from_utf8_lossy(path),
+            e.kind(),
+            e.mode(),
+            e.mtime(),
+            e.size(),
+            e.subtree_end(),
+            toc.symlink_target(id),
+            attrs,
+            blake(&data)
+        ));
+    });
+    out
+}
+
+fn blake(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(data))
+}
+
+#[test]
+fn loaded_package_is_the_parsed_package() {
+    for path in golden_packages() {
+        let parsed = Package::open(&path).unwrap();
+        let (encoded, image) = image_of(&path);
+        let loaded = load(&image, &path).unwrap();
+        assert_eq!(
+            loaded.toc().entries().as_bytes(),
+            parsed.toc().entries().as_bytes(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(describe(&loaded), describe(&parsed), "{}", path.display());
+        assert_eq!(describe(&encoded), describe(&parsed), "{}", path.display());
+        assert_eq!(loaded.minor_version(), parsed.minor_version());
+        assert_eq!(loaded.heap().size(), parsed.heap().size());
+        // Seeds of the fuzz target `index_image` (fuzz/seeds/index_image):
+        // `INDEX_IMAGE_SEEDS=DIR cargo test -p hpkg-format --test index_image`.
+        if let Some(dir) = std::env::var_os("INDEX_IMAGE_SEEDS") {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if stem.starts_with("tipster") {
+                std::fs::write(Path::new(&dir).join(format!("{stem}.idx")), &image).unwrap();
+            }
+        }
+        // The image holds the tables, the TOC section and the header: its
+        // size per entry, for the record (`--nocapture`).
+        println!(
+            "{}: {} entries, image {} bytes ({:.1} per entry), package {} bytes",
+            path.file_name().unwrap().to_string_lossy(),
+            parsed.toc().len(),
+            image.len(),
+            image.len() as f64 / parsed.toc().len().max(1) as f64,
+            parsed.file_size()
+        );
+    }
+}
+
+#[test]
+fn image_of_another_key_stamp_or_package_is_refused() {
+    let packages = golden_packages();
+    let (a, b) = (&packages[0], &packages[1]);
+    let (_, image) = image_of(a);
+    let other_key = index_image::load(&image, source(a), &[8; 32], &STAMP);
+    assert!(matches!(other_key, Err(ImageError::Key)), "{other_key:?}");
+    let mut stamp = STAMP;
+    stamp.ctime_ns += 1;
+    let touched = index_image::load(&image, source(a), &KEY, &stamp);
+    assert!(
+        touched.as_ref().is_err_and(ImageError::is_stale),
+        "{touched:?}"
+    );
+    let other_package = index_image::load(&image, source(b), &KEY, &STAMP);
+    assert!(
+        other_package.as_ref().is_err_and(ImageError::is_stale),
+        "{other_package:?}"
+    );
+    // The same size but another header: still stale.
+    let mut same_size = std::fs::read(a).unwrap();
+    same_size[30] ^= 1; // heap chunk size (big-endian low byte) changes
+    let changed = index_image::load(&image, Arc::new(same_size), &KEY, &STAMP);
+    assert!(changed.is_err(), "{changed:?}");
+}
+
+#[test]
+fn every_truncation_and_byte_flip_is_an_error() {
+    let path = &golden_packages()[0];
+    let (_, image) = image_of(path);
+    for len in 0..image.len() {
+        assert!(load(&image[..len], path).is_err(), "truncated to {len}");
+    }
+    let mut longer = image.clone();
+    longer.push(0);
+    assert!(matches!(
+        load(&longer, path),
+        Err(ImageError::Length { .. })
+    ));
+    for at in 0..image.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bad = image.clone();
+            bad[at] ^= flip;
+            assert!(load(&bad, path).is_err(), "byte {at} ^ {flip:#x} accepted");
+        }
+    }
+    assert!(load(&image, path).is_ok());
+}
+
+/// Patch the CRC-32 of `image` so that only the table checks stand guard.
+fn forge_checksum(image: &mut [u8]) {
+    let at = 16;
+    image[at..at + 4].fill(0);
+    let crc = crc32fast::hash(image);
+    image[at..at + 4].copy_from_slice(&crc.to_ne_bytes());
+}
+
+#[test]
+fn forged_tables_are_refused_without_panics() {
+    for path in golden_packages() {
+        let (parsed, image) = image_of(&path);
+        let entries = parsed.toc().len();
+        let table_end = HEADER_SIZE + entries * 48 + 32 * attrs_count(&parsed);
+        // Every byte of the entry and attribute tables set to 0xff, one at
+        // a time, with a valid checksum: an error or (a field that any
+        // value fits, like a time) a package, never a panic.
+        let mut refused = 0;
+        for at in HEADER_SIZE..table_end.min(HEADER_SIZE + 48 * 64) {
+            let mut bad = image.clone();
+            if bad[at] == 0xff {
+                continue;
+            }
+            bad[at] = 0xff;
+            forge_checksum(&mut bad);
+            match load(&bad, &path) {
+                Err(ImageError::Table(_)) => refused += 1,
+                Err(e) => panic!("{}: byte {at}: {e}", path.display()),
+                Ok(p) => walk_metadata(&p),
+            }
+        }
+        assert!(refused > 0, "{}", path.display());
+    }
+}
+
+#[test]
+fn forged_subtree_and_name_are_named() {
+    let path = &golden_packages()[0];
+    let (parsed, image) = image_of(path);
+    assert!(parsed.toc().len() > 1);
+    // Entry 0's subtree end (offset 32 in the entry) beyond the table.
+    let mut bad = image.clone();
+    let at = HEADER_SIZE + 32;
+    bad[at..at + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+    forge_checksum(&mut bad);
+    let e = load(&bad, path).unwrap_err();
+    assert!(e.to_string().contains("entry 0: subtree end"), "{e}");
+    // Entry 0's name length (offset 40) beyond the TOC section.
+    let mut bad = image.clone();
+    let at = HEADER_SIZE + 40;
+    bad[at..at + 2].copy_from_slice(&u16::MAX.to_ne_bytes());
+    forge_checksum(&mut bad);
+    let e = load(&bad, path).unwrap_err();
+    assert!(e.to_string().contains("entry 0: name"), "{e}");
+    // A stored checksum that does not match.
+    let mut bad = image.clone();
+    bad[HEADER_SIZE] ^= 1;
+    assert!(matches!(load(&bad, path), Err(ImageError::Checksum { .. })));
+}
+
+fn attrs_count(p: &Package) -> usize {
+    let toc = p.toc();
+    (0..toc.len() as u32).map(|id| toc.attrs(id).len()).sum()
+}
+
+/// Every accessor that does not read the heap, on every entry.
+fn walk_metadata(p: &Package) {
+    let toc = p.toc();
+    toc.walk(|_, id| {
+        let _ = (toc.entry(id).size(), toc.symlink_target(id), toc.data(id));
+        for a in toc.attrs(id) {
+            let _ = (toc.attr_name(a), toc.attr_data(a));
+        }
+        let _ = toc.children(Some(id)).count();
+    });
+}

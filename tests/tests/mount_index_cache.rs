@@ -1,0 +1,152 @@
+//! The index cache through the mounted file system: a remount of a root
+//! with state opens its packages from their index images (the log says how
+//! many) and shows exactly the tree of a mount without the cache
+//! (`--no-index-cache`, which touches no image); a damaged image is logged,
+//! ignored and rebuilt; a full index directory (a tiny tmpfs) leaves the
+//! mount whole with one warning.
+
+mod state_common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use packagefs_tests::listing::{list_dir, ListOptions, Listing};
+use packagefs_tests::PackagefsMount;
+use state_common::Scratch;
+
+const PACKAGES: [&str; 3] = ["alpha", "beta", "gamma"];
+
+/// Mount `root` with `args` (plus `-v`), list it, unmount; the listing and
+/// the daemon's log.
+fn mount_and_list(root: &Path, args: &[&str]) -> (Listing, String) {
+    let mut all = vec!["-v"];
+    all.extend_from_slice(args);
+    let m = PackagefsMount::new(&[root], &all);
+    let listing = list_dir(m.path(), ListOptions::default()).unwrap();
+    let log = m.log();
+    m.unmount();
+    (listing, log)
+}
+
+/// The `index cache: ...` line of a log.
+fn cache_line(log: &str) -> Option<&str> {
+    log.lines()
+        .find(|l| l.contains("index cache: ") && l.contains("hits"))
+}
+
+fn index_dir(root: &Path) -> PathBuf {
+    root.join("system/state/index")
+}
+
+fn images(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(index_dir(root))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| p.extension().is_some_and(|e| e == "idx"));
+    out.sort();
+    out
+}
+
+#[test]
+fn a_remount_uses_the_cache_and_shows_the_same_tree() {
+    let s = Scratch::new();
+    let (root, _) = s.root_with(&PACKAGES);
+    let (uncached, log) = mount_and_list(&root, &["--no-index-cache"]);
+    assert!(cache_line(&log).is_none(), "{log}");
+    assert!(images(&root).is_empty());
+
+    let (first, log) = mount_and_list(&root, &[]);
+    let line = cache_line(&log).unwrap_or_else(|| panic!("no cache line in\n{log}"));
+    assert!(
+        line.contains("0 hits, 3 missing") && line.contains("3 written"),
+        "{line}"
+    );
+    assert_eq!(images(&root).len(), 3);
+    assert_eq!(first, uncached);
+
+    let (second, log) = mount_and_list(&root, &[]);
+    let line = cache_line(&log).unwrap_or_else(|| panic!("no cache line in\n{log}"));
+    assert!(line.contains("3 hits, 0 missing"), "{line}");
+    assert_eq!(second, uncached);
+}
+
+#[test]
+fn a_damaged_image_is_logged_and_rebuilt() {
+    let s = Scratch::new();
+    let (root, _) = s.root_with(&PACKAGES);
+    let (expected, _) = mount_and_list(&root, &[]);
+    let image = images(&root)[0].clone();
+    let good = fs::read(&image).unwrap();
+    let mut bad = good.clone();
+    bad.truncate(good.len() - 7);
+    bad[300] ^= 0xff;
+    fs::write(&image, &bad).unwrap();
+
+    let (listing, log) = mount_and_list(&root, &[]);
+    assert_eq!(listing, expected);
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains(&image.display().to_string()))
+        .unwrap_or_else(|| panic!("no warning naming {} in\n{log}", image.display()));
+    assert!(warning.contains("rebuilt"), "{warning}");
+    let line = cache_line(&log).unwrap();
+    assert!(
+        line.contains("2 hits") && line.contains("1 damaged"),
+        "{line}"
+    );
+    assert_eq!(fs::read(&image).unwrap(), good, "the image was not rebuilt");
+}
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(at).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t tmpfs on {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_index_directory_leaves_the_mount_whole_with_one_warning() {
+    let s = Scratch::new();
+    let (root, _) = s.root_with(&PACKAGES);
+    let (expected, _) = mount_and_list(&root, &["--no-index-cache"]);
+    let tmpfs = Tmpfs::mount(&index_dir(&root), "64k");
+    // Fill it: every image write now fails with ENOSPC.
+    let filler = vec![0x55u8; 4096];
+    let mut fill = fs::File::create(tmpfs.0.join("filler")).unwrap();
+    while std::io::Write::write_all(&mut fill, &filler).is_ok() {}
+    drop(fill);
+
+    let (listing, log) = mount_and_list(&root, &[]);
+    assert_eq!(listing, expected);
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("index cache not written"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("No space left"), "{}", warnings[0]);
+    let line = cache_line(&log).unwrap();
+    assert!(line.contains("0 written, 3 not written"), "{line}");
+    assert!(images(&root).is_empty());
+    // No temporaries left behind.
+    let left: Vec<_> = fs::read_dir(&tmpfs.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["filler"], "{left:?}");
+}
