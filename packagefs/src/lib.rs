@@ -101,6 +101,7 @@ pub fn log_plan(plan: &Plan, previous: Option<&Tree>) {
         plan.merge_time.as_secs_f64() * 1e3
     );
     log_index(&plan.index);
+    log_union(&plan.union);
     if !plan.blocked.is_empty() {
         tracing::info!("{} blocked entries hidden", plan.blocked.len());
     }
@@ -138,6 +139,24 @@ fn log_index(index: &plan::IndexStats) {
             index.written,
             index.write_failures
         );
+    }
+}
+
+/// Log what the union cache did: an info line, and a warning for an image
+/// refused or not written.
+fn log_union(union: &plan::UnionCache) {
+    match union {
+        plan::UnionCache::Unused => {}
+        plan::UnionCache::Hit => tracing::info!("union cache: the merge was taken from its image"),
+        plan::UnionCache::Merged { rejected, stored } => {
+            if let Some(why) = rejected {
+                tracing::warn!("union cache: image refused, merged again: {why}");
+            }
+            match stored {
+                Ok(()) => tracing::info!("union cache: merged, image stored"),
+                Err(e) => tracing::warn!("union cache: merged, image not stored: {e}"),
+            }
+        }
     }
 }
 

@@ -133,6 +133,8 @@ fn remove_unreferenced_images(
                 report.removed_index_files.push(h);
             }
             Some(_) => {}
+            // Union images prune themselves (the newest few are kept).
+            None if name.ends_with(&format!(".{}", crate::plan::tree_image::EXTENSION)) => {}
             None if is_temp_name(&name) => {
                 let old = fs::symlink_metadata(&path)
                     .and_then(|m| m.modified())

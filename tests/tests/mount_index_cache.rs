@@ -54,6 +54,7 @@ fn a_remount_uses_the_cache_and_shows_the_same_tree() {
     let (root, _) = s.root_with(&PACKAGES);
     let (uncached, log) = mount_and_list(&root, &["--no-index-cache"]);
     assert!(cache_line(&log).is_none(), "{log}");
+    assert!(!log.contains("union cache"), "{log}");
     assert!(images(&root).is_empty());
 
     let (first, log) = mount_and_list(&root, &[]);
@@ -63,12 +64,51 @@ fn a_remount_uses_the_cache_and_shows_the_same_tree() {
         "{line}"
     );
     assert_eq!(images(&root).len(), 3);
+    assert!(log.contains("union cache: merged, image stored"), "{log}");
+    assert_eq!(unions(&root).len(), 1);
     assert_eq!(first, uncached);
 
     let (second, log) = mount_and_list(&root, &[]);
     let line = cache_line(&log).unwrap_or_else(|| panic!("no cache line in\n{log}"));
     assert!(line.contains("3 hits, 0 missing"), "{line}");
+    assert!(
+        log.contains("union cache: the merge was taken from its image"),
+        "{log}"
+    );
     assert_eq!(second, uncached);
+}
+
+fn unions(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(index_dir(root))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| p.extension().is_some_and(|e| e == "tree"));
+    out
+}
+
+/// A damaged union image is refused with a warning, the packages are
+/// merged again (the same tree), and a good image replaces it.
+#[test]
+fn a_damaged_union_image_is_refused_and_replaced() {
+    let s = Scratch::new();
+    let (root, _) = s.root_with(&PACKAGES);
+    let (expected, _) = mount_and_list(&root, &[]);
+    let image = unions(&root).pop().expect("a union image");
+    let good = fs::read(&image).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 3;
+    bad[last] ^= 0x10;
+    fs::write(&image, &bad).unwrap();
+    let (listing, log) = mount_and_list(&root, &[]);
+    assert!(
+        log.contains("union cache: image refused, merged again") && log.contains("checksum"),
+        "{log}"
+    );
+    assert_eq!(listing, expected);
+    assert_eq!(fs::read(&image).unwrap(), good);
+    let (listing, log) = mount_and_list(&root, &[]);
+    assert!(log.contains("union cache: the merge was taken"), "{log}");
+    assert_eq!(listing, expected);
 }
 
 #[test]

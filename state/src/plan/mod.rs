@@ -47,7 +47,7 @@ use crate::layout::Layer;
 pub use index_cache::IndexStats;
 pub use package::MountedPackage;
 pub use source::{GenerationChoice, MountSpec, Resolved, SourceError, SourcePackage};
-pub use tree::{NodeRef, Shadowed, Tree, TreeError};
+pub use tree::{NodeRef, Shadowed, Tree, TreeError, UnionCache};
 
 /// Why a plan could not be made at all (a refused package is not an error:
 /// it is listed in [`Plan::refused`]).
@@ -193,6 +193,9 @@ pub struct Plan {
     pub merge_time: Duration,
     /// What the index cache did (all zero without one).
     pub index: IndexStats,
+    /// Whether the merge came from the union cache (beside the index
+    /// cache: [`tree_image`]).
+    pub union: UnionCache,
 }
 
 /// Decide what `request` mounts. Packages of `previous` (a tree being
@@ -287,7 +290,12 @@ pub fn plan_resolved(
     });
     packages.retain(|p| resolved.layer_shown(p.source()));
     let merge_started = Instant::now();
-    let tree = Tree::with_shine_through(packages, &resolved.blocked, shine)?;
+    let (tree, union) = Tree::with_union_cache(
+        packages,
+        &resolved.blocked,
+        shine,
+        resolved.index_dir.as_deref(),
+    )?;
     let mut warnings = resolved.warnings.clone();
     warnings.extend(tree.warnings().iter().cloned());
     Ok(Plan {
@@ -300,6 +308,7 @@ pub fn plan_resolved(
         open_time,
         merge_time: merge_started.elapsed(),
         index,
+        union,
     })
 }
 

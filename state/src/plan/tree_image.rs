@@ -328,37 +328,19 @@ fn check(
 pub fn store(path: &Path, image: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile_in(dir)?;
-    let result = tmp
-        .1
-        .write_all(image)
-        .and_then(|()| std::fs::rename(&tmp.0, path));
+    let temp = crate::fsutil::temp_path(path);
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut f| f.write_all(image))
+        .and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp.0);
+        let _ = std::fs::remove_file(&temp);
     }
     result?;
     prune(dir, path);
     Ok(())
-}
-
-/// A new temporary file in `dir`.
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    for n in 0..100u32 {
-        let p = dir.join(format!(".tree-{}-{n}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => return Ok((p, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AlreadyExists,
-        "no free temporary file name",
-    ))
 }
 
 /// Remove all but the newest [`KEPT_IMAGES`] union images of `dir` (never
