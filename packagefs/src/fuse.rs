@@ -12,32 +12,47 @@
 //! attributes (readdirplus), reads are asynchronous and up to the kernel's
 //! page limit, and requests are served by several threads, each with its
 //! own `/dev/fuse` descriptor.
+//!
+//! With an exec cache ([`MountConfig::exec_cache`]) and a kernel with FUSE
+//! passthrough, every open is answered (no `FUSE_NO_OPEN_SUPPORT`): one
+//! whose file has a cache file ([`crate::exec_cache`]) is passed through to
+//! it, so that the kernel reads and maps the cache file itself, following
+//! the kernel's rules of one backing file per inode ([`crate::passthrough`]).
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    AccessFlags, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType,
-    Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption,
-    Notifier, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, Session, SessionACL, TimeOrNow, WriteFlags,
+    AccessFlags, BackingId, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr, FileHandle,
+    FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
+    MountOption, Notifier, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, Session, SessionACL, TimeOrNow, WriteFlags,
 };
 use hpkg_format::EntryKind;
 
+use crate::exec_cache::{self, ExecCache, FMODE_EXEC};
 use crate::fs::{Attr, FsError, Snapshot};
 use crate::inodes::ROOT_INO;
 use crate::kmount;
 use crate::options::MountFlag;
+use crate::passthrough::{Ordinary, Passthrough};
 use crate::requests::{Op, RequestCounts, REQUESTS_XATTR};
 use crate::volume::{Notify, Volume};
 
 /// How long the kernel may cache entries and attributes: one day.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The open flags of a passed-through open besides `FOPEN_PASSTHROUGH`:
+/// none, since the kernel refuses any but `FOPEN_DIRECT_IO`,
+/// `FOPEN_PARALLEL_DIRECT_WRITES` and `FOPEN_NOFLUSH` with it (even
+/// `FOPEN_KEEP_CACHE`: the open then fails with `EIO`).
+const PASSTHROUGH_FLAGS: FopenFlags = FopenFlags::empty();
 
 /// How the file system is mounted.
 #[derive(Debug, Clone)]
@@ -60,6 +75,10 @@ pub struct MountConfig {
     /// kernel allows (`FUSE_NO_OPEN_SUPPORT`): a file read again is then
     /// served from the page cache without asking the daemon at all.
     pub pin_open_files: bool,
+    /// Pass opens of executed and often opened files through to their
+    /// decompressed copies in this cache (needs root and a kernel with FUSE
+    /// passthrough; without either, nothing changes).
+    pub exec_cache: Option<Arc<ExecCache>>,
 }
 
 impl Default for MountConfig {
@@ -75,6 +94,7 @@ impl Default for MountConfig {
                 .clamp(4, 16),
             ttl: DEFAULT_TTL,
             pin_open_files: true,
+            exec_cache: None,
         }
     }
 }
@@ -128,6 +148,9 @@ pub fn mount_volume(
         pin_open_files: config.pin_open_files,
         no_open: false,
         no_opendir: false,
+        exec_cache: config.exec_cache.clone(),
+        passthrough: Passthrough::default(),
+        passthrough_on: AtomicBool::new(false),
     };
     if !kmount::can_mount() {
         return Session::new(fs, mountpoint, &fuse_config);
@@ -192,6 +215,13 @@ pub struct FuseFs {
     /// The kernel can do without `opendir` (`FUSE_NO_OPENDIR_SUPPORT`):
     /// the same for directories, whose listings it then caches itself.
     no_opendir: bool,
+    /// See [`MountConfig::exec_cache`].
+    exec_cache: Option<Arc<ExecCache>>,
+    /// The open files passed through to cache files.
+    passthrough: Passthrough<BackingId>,
+    /// Whether opens may be passed through: an exec cache, a kernel that
+    /// agreed to passthrough, and no refusal of a backing file yet.
+    passthrough_on: AtomicBool,
 }
 
 impl FuseFs {
@@ -202,6 +232,68 @@ impl FuseFs {
         match e {
             FsError::Stale if self.volume.is_orphan(ino.0) => Errno::ENOENT,
             e => errno(e),
+        }
+    }
+}
+
+impl FuseFs {
+    /// Open `ino` when opens may be passed through: through to its cache
+    /// file if it has one or this open makes it qualify (see
+    /// [`crate::exec_cache`]; the cache file is written now, without
+    /// holding up swaps of the served tree), else the ordinary way.
+    fn open_cached(&self, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let fs = self.volume.current();
+        if let Err(e) = fs.open(ino.0, flags.0) {
+            return reply.error(self.errno_for(e, ino));
+        }
+        let fh = self.volume.open_handle(Arc::clone(&fs));
+        let key = exec_cache::key_of(&fs, ino.0);
+        if let (Some(cache), Some((key, size))) = (&self.exec_cache, key) {
+            if !self.passthrough.conflicts(ino.0, &key) {
+                let exec = flags.0 & FMODE_EXEC != 0;
+                let mut read = |offset, len| guarded("exec cache", || fs.read(ino.0, offset, len));
+                if let Some(file) = cache.file_for_open(key, size, exec, &mut read) {
+                    let backing = self
+                        .passthrough
+                        .open_passthrough(fh, ino.0, key, || match reply.open_backing(&file) {
+                            Ok(id) => Some(id),
+                            Err(e) => {
+                                self.passthrough_refused(cache, &e);
+                                None
+                            }
+                        });
+                    if let Some(id) = backing {
+                        return reply.opened_passthrough(FileHandle(fh), PASSTHROUGH_FLAGS, &id);
+                    }
+                }
+            }
+        }
+        match self
+            .passthrough
+            .open_ordinary(fh, ino.0, key.as_ref().map(|(k, _)| k))
+        {
+            Ordinary::Serve => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ordinary::PassThrough(id) => {
+                reply.opened_passthrough(FileHandle(fh), PASSTHROUGH_FLAGS, &id)
+            }
+            Ordinary::Conflict => {
+                // Cannot happen while an inode number names one entry of one
+                // package; the kernel would refuse any other answer.
+                tracing::error!("bug: inode {} is passed through to another file", ino.0);
+                self.volume.release(fh);
+                reply.error(Errno::EIO);
+            }
+        }
+    }
+
+    /// The kernel refused a backing file: stop passing files through.
+    fn passthrough_refused(&self, cache: &ExecCache, e: &io::Error) {
+        if self.passthrough_on.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "exec cache {}: the kernel refuses passthrough ({e}; it needs \
+                 CAP_SYS_ADMIN); serving every file from its package",
+                cache.config().dir.display()
+            );
         }
     }
 }
@@ -309,10 +401,26 @@ impl Filesystem for FuseFs {
                 tracing::debug!("kernel lacks FUSE capability {cap:?}");
             }
         }
+        if let Some(cache) = &self.exec_cache {
+            // Depth 1: the cache files must be on a file system that is not
+            // stacked itself, and this one can be a lower layer of overlayfs.
+            let on = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if !on {
+                tracing::warn!(
+                    "exec cache {}: the kernel has no FUSE passthrough; \
+                     serving every file from its package",
+                    cache.config().dir.display()
+                );
+            }
+            self.passthrough_on.store(on, Ordering::Relaxed);
+        }
         // Opening needs no answer from us: the mount is read-only, so the
         // kernel refuses every open for writing or truncating itself. Files
-        // of a live mount are opened here all the same, for their handles.
+        // of a live mount are opened here all the same, for their handles,
+        // and so are files that may be passed through.
         self.no_open = !self.pin_open_files
+            && !self.passthrough_on.load(Ordering::Relaxed)
             && config
                 .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
                 .is_ok();
@@ -334,6 +442,10 @@ impl Filesystem for FuseFs {
             self.volume.current().cache().stats(),
             self.requests
         );
+        if let Some(cache) = &self.exec_cache {
+            let (files, bytes) = cache.usage();
+            tracing::info!("exec cache: {files} files, {bytes} bytes");
+        }
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -411,6 +523,9 @@ impl Filesystem for FuseFs {
             // asking (one round trip less per open, and none on close).
             return reply.error(Errno::ENOSYS);
         }
+        if self.passthrough_on.load(Ordering::Relaxed) {
+            return self.open_cached(ino, flags, reply);
+        }
         let fs = self.volume.read();
         match fs.open(ino.0, flags.0) {
             Ok(()) => reply.opened(
@@ -470,6 +585,7 @@ impl Filesystem for FuseFs {
         reply: ReplyEmpty,
     ) {
         self.requests.count(Op::Release);
+        self.passthrough.release(fh.0);
         self.volume.release(fh.0);
         reply.ok();
     }
