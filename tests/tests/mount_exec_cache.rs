@@ -449,3 +449,49 @@ fn package_files_mounted_on_their_own_are_not_cached() {
     }
     assert!(cache_files(&cache).is_empty());
 }
+
+#[test]
+fn concurrent_opens_executions_and_mappings_never_fail() {
+    let s = Scratch::new(&[]);
+    let m = s.mount(&["--exec-cache-opens", "3"]);
+    let file = m.path().join("data/big.bin");
+    let echo = m.path().join("bin/echo");
+    let want = big(1);
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let (file, echo, want) = (&file, &echo, &want);
+            scope.spawn(move || {
+                for i in 0..15 {
+                    match (t + i) % 3 {
+                        0 => assert!(read_once(file) == *want, "thread {t}: wrong content"),
+                        1 => {
+                            // Held open across the others' opens.
+                            let f = File::open(file).unwrap();
+                            let map = Mapping::new(&f);
+                            assert!(map.bytes() == *want, "thread {t}: wrong mapping");
+                        }
+                        _ => {
+                            let out = Command::new(echo).arg(t.to_string()).output().unwrap();
+                            assert_eq!(out.stdout, format!("{t}\n").into_bytes(), "{out:?}");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(cache_files(&s.cache()).len(), 2, "{}", m.log());
+    assert!(!m.log().contains("bug"), "{}", m.log());
+}
+
+#[test]
+fn the_fstab_option_names_the_cache() {
+    let s = Scratch::new(&[]);
+    let opt = format!("exec_cache={},exec_cache_size=10M", s.cache().display());
+    let m = PackagefsMount::new(&[&s.root()], &["-o", &opt]);
+    let file = m.path().join("data/big.bin");
+    read_once(&file);
+    let before = reads(&m);
+    assert_eq!(read_once(&file), big(1));
+    assert_eq!(reads(&m), before);
+    assert_eq!(cache_files(&s.cache()).len(), 1);
+}
