@@ -150,6 +150,7 @@ pub fn mount_volume(
         no_opendir: false,
         exec_cache: config.exec_cache.clone(),
         passthrough: Passthrough::default(),
+        passthrough_granted: false,
         passthrough_on: AtomicBool::new(false),
     };
     if !kmount::can_mount() {
@@ -219,8 +220,11 @@ pub struct FuseFs {
     exec_cache: Option<Arc<ExecCache>>,
     /// The open files passed through to cache files.
     passthrough: Passthrough<BackingId>,
-    /// Whether opens may be passed through: an exec cache, a kernel that
-    /// agreed to passthrough, and no refusal of a backing file yet.
+    /// Whether the kernel agreed to passthrough (asked for with an exec
+    /// cache only): opens then go through [`FuseFs::open_cached`].
+    passthrough_granted: bool,
+    /// Whether new backing files may be made: passthrough granted, and no
+    /// refusal of a backing file yet.
     passthrough_on: AtomicBool,
 }
 
@@ -240,7 +244,9 @@ impl FuseFs {
     /// Open `ino` when opens may be passed through: through to its cache
     /// file if it has one or this open makes it qualify (see
     /// [`crate::exec_cache`]; the cache file is written now, without
-    /// holding up swaps of the served tree), else the ordinary way.
+    /// holding up swaps of the served tree), else the ordinary way, unless
+    /// the inode is passed through already (even once the kernel has
+    /// refused a new backing file: its rules still hold for the old ones).
     fn open_cached(&self, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let fs = self.volume.current();
         if let Err(e) = fs.open(ino.0, flags.0) {
@@ -249,7 +255,9 @@ impl FuseFs {
         let fh = self.volume.open_handle(Arc::clone(&fs));
         let key = exec_cache::key_of(&fs, ino.0);
         if let (Some(cache), Some((key, size))) = (&self.exec_cache, key) {
-            if !self.passthrough.conflicts(ino.0, &key) {
+            if self.passthrough_on.load(Ordering::Relaxed)
+                && !self.passthrough.conflicts(ino.0, &key)
+            {
                 let exec = flags.0 & FMODE_EXEC != 0;
                 let mut read = |offset, len| guarded("exec cache", || fs.read(ino.0, offset, len));
                 if let Some(file) = cache.file_for_open(key, size, exec, &mut read) {
@@ -290,8 +298,9 @@ impl FuseFs {
     fn passthrough_refused(&self, cache: &ExecCache, e: &io::Error) {
         if self.passthrough_on.swap(false, Ordering::Relaxed) {
             tracing::warn!(
-                "exec cache {}: the kernel refuses passthrough ({e}; it needs \
-                 CAP_SYS_ADMIN); serving every file from its package",
+                "exec cache {}: the kernel refuses a backing file ({e}; passthrough \
+                 needs CAP_SYS_ADMIN and a cache directory not on a stacked file \
+                 system such as overlayfs); serving files from their packages",
                 cache.config().dir.display()
             );
         }
@@ -413,6 +422,7 @@ impl Filesystem for FuseFs {
                     cache.config().dir.display()
                 );
             }
+            self.passthrough_granted = on;
             self.passthrough_on.store(on, Ordering::Relaxed);
         }
         // Opening needs no answer from us: the mount is read-only, so the
@@ -420,7 +430,7 @@ impl Filesystem for FuseFs {
         // of a live mount are opened here all the same, for their handles,
         // and so are files that may be passed through.
         self.no_open = !self.pin_open_files
-            && !self.passthrough_on.load(Ordering::Relaxed)
+            && !self.passthrough_granted
             && config
                 .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
                 .is_ok();
@@ -523,7 +533,7 @@ impl Filesystem for FuseFs {
             // asking (one round trip less per open, and none on close).
             return reply.error(Errno::ENOSYS);
         }
-        if self.passthrough_on.load(Ordering::Relaxed) {
+        if self.passthrough_granted {
             return self.open_cached(ino, flags, reply);
         }
         let fs = self.volume.read();
