@@ -174,7 +174,7 @@ struct Stored {
 #[derive(Debug, Default)]
 struct State {
     files: HashMap<Key, Stored>,
-    /// The total size of `files`.
+    /// The total size of `files`, and of the files being written.
     total: u64,
     /// The next tick to hand out.
     clock: u64,
@@ -457,7 +457,14 @@ impl ExecCache {
         if size > self.config.max_bytes {
             return None;
         }
-        let victims = self.lock().make_room(size, self.config.max_bytes);
+        // Room is made and the size reserved at once, so that files
+        // written side by side stay under the bound together.
+        let victims = {
+            let mut st = self.lock();
+            let victims = st.make_room(size, self.config.max_bytes);
+            st.total = st.total.saturating_add(size);
+            victims
+        };
         self.remove_files(&victims);
         let tmp = self.path(&format!(
             "{TMP_PREFIX}{}-{}-{}-{}",
@@ -484,13 +491,16 @@ impl ExecCache {
                 if let Some(old) = st.files.insert(key, stored) {
                     st.total = st.total.saturating_sub(old.size);
                 }
-                st.total = st.total.saturating_add(size);
                 tracing::debug!("exec cache: wrote {name} ({size} bytes)");
                 Some(name)
             }
             Err(failure) => {
                 let _ = fs::remove_file(&tmp);
-                self.lock().failed.insert(key);
+                {
+                    let mut st = self.lock();
+                    st.failed.insert(key);
+                    st.total = st.total.saturating_sub(size);
+                }
                 match failure {
                     Failure::Read(e) => {
                         tracing::debug!("exec cache: reading {key:?} from its package: {e}");
