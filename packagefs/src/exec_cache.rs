@@ -758,6 +758,8 @@ mod tests {
             .file_for_open(key(1, 0), 10, false, &mut failing)
             .is_none());
         assert!(names(dir.path()).is_empty());
+        // Its reserved room is given back.
+        assert_eq!(c.usage(), (0, 0));
         // Not tried again in this run.
         assert!(c
             .file_for_open(key(1, 0), 10, false, &mut |_, _| panic!("tried again"))
