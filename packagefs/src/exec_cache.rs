@@ -454,9 +454,6 @@ impl ExecCache {
         size: u64,
         read: &mut dyn FnMut(u64, u32) -> Result<Vec<u8>, FsError>,
     ) -> Option<String> {
-        if size > self.config.max_bytes {
-            return None;
-        }
         // Room is made and the size reserved at once, so that files
         // written side by side stay under the bound together.
         let victims = {
@@ -631,6 +628,9 @@ mod tests {
         assert_eq!(Key::parse_name(&name.replace("-42-", "-042-")), None);
         assert_eq!(Key::parse_name(&name.replace("-42-", "--")), None);
         assert_eq!(Key::parse_name(&name.replace("-42-", "-4x-")), None);
+        assert_eq!(Key::parse_name(&name.replace("-42-", "-+42-")), None);
+        let defaults = ExecCacheConfig::new("/var/cache/exec".into());
+        assert_eq!((defaults.max_bytes, defaults.min_opens), (1 << 30, 2));
         assert_eq!(Key::parse_name(&format!("{name}0")), None);
         assert_eq!(Key::parse_name("notes.txt"), None);
         assert_eq!(Key::parse_name(&format!(".tmp-{name}")), None);
@@ -708,6 +708,15 @@ mod tests {
             assert_eq!(read_all(f), content);
             assert_eq!(fs::read(&path).unwrap(), content);
         }
+        // Damaged, and the package cannot be read: forgotten altogether.
+        fs::write(dir.path().join(&name), b"junk").unwrap();
+        let c = cache(dir.path(), 1 << 20, 1);
+        assert_eq!(c.usage(), (1, 4));
+        assert!(c
+            .file_for_open(key(2, 0), 3000, false, &mut |_, _| Err(FsError::Io))
+            .is_none());
+        assert_eq!(c.usage(), (0, 0));
+        assert!(names(dir.path()).is_empty());
     }
 
     #[test]
@@ -729,6 +738,14 @@ mod tests {
         assert!(left.contains(&key(1, 0).file_name(&Digest::of_bytes(&body(1)))));
         assert!(left.contains(&key(3, 0).file_name(&Digest::of_bytes(&body(3)))));
         assert_eq!(c.usage(), (2, 2000));
+        // Exactly at the bound: nothing goes.
+        let c2dir = tempfile::tempdir().unwrap();
+        let c2 = cache(c2dir.path(), 3000, 1);
+        for n in 1..=3 {
+            c2.file_for_open(key(n, 0), 1000, false, &mut reader(body(n)))
+                .unwrap();
+        }
+        assert_eq!(c2.usage(), (3, 3000));
         // Too big for the cache: never written.
         assert!(c
             .file_for_open(key(4, 0), 3000, false, &mut reader(vec![4; 3000]))
@@ -738,6 +755,54 @@ mod tests {
         let c = cache(dir.path(), 1500, 1);
         assert_eq!(c.usage().0, 1);
         assert_eq!(names(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn eviction_follows_the_order_of_use_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = |n: u8| vec![n; 100];
+        let file = |n: u8| key(n, 0).file_name(&Digest::of_bytes(&body(n)));
+        let c = cache(dir.path(), 1000, 1);
+        for n in 1..=10 {
+            c.file_for_open(key(n, 0), 100, false, &mut reader(body(n)))
+                .unwrap();
+        }
+        // Used again, in this order: 9 7 5 3 1 (1 is now the newest).
+        for n in [9, 7, 5, 3, 1] {
+            c.file_for_open(key(n, 0), 100, false, &mut reader(body(n)))
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Five new files push out the five unused ones, oldest first.
+        for n in 11..=15 {
+            c.file_for_open(key(n, 0), 100, false, &mut reader(body(n)))
+                .unwrap();
+        }
+        let left = names(dir.path());
+        for n in [1, 3, 5, 7, 9, 11, 12, 13, 14, 15] {
+            assert!(left.contains(&file(n)), "{n} is gone");
+        }
+        drop(c);
+        // The next run knows the order from the files' times: 9 is the
+        // oldest used of them, then 7.
+        for n in 11..=15 {
+            let f = File::options()
+                .write(true)
+                .open(dir.path().join(file(n)))
+                .unwrap();
+            f.set_modified(SystemTime::now()).unwrap();
+        }
+        let c = cache(dir.path(), 1000, 1);
+        for n in 16..=17 {
+            c.file_for_open(key(n, 0), 100, false, &mut reader(body(n)))
+                .unwrap();
+        }
+        let left = names(dir.path());
+        assert!(
+            !left.contains(&file(9)) && !left.contains(&file(7)),
+            "{left:?}"
+        );
+        assert!(left.contains(&file(5)) && left.contains(&file(1)));
     }
 
     #[test]
