@@ -110,9 +110,8 @@ impl<B> Passthrough<B> {
             None if opens.ordinary > 0 => return None,
             None => {
                 let Some(made) = make() else {
-                    if opens.ordinary == 0 {
-                        inner.inodes.remove(&ino);
-                    }
+                    // No open of it is recorded.
+                    inner.inodes.remove(&ino);
                     return None;
                 };
                 let backing = Arc::new(made);
@@ -178,11 +177,12 @@ impl<B> Passthrough<B> {
         }
     }
 
-    /// Inodes with a backing file, and open handles.
-    pub fn counts(&self) -> (usize, usize) {
+    /// Inodes with open files, those of them with a backing file, and open
+    /// handles.
+    pub fn counts(&self) -> (usize, usize, usize) {
         let inner = self.lock();
         let backed = inner.inodes.values().filter(|i| i.backed.is_some()).count();
-        (backed, inner.handles.len())
+        (inner.inodes.len(), backed, inner.handles.len())
     }
 }
 
@@ -234,13 +234,13 @@ mod tests {
             Ordinary::Conflict
         ));
         drop((a, b));
-        assert_eq!(p.counts(), (1, 3));
+        assert_eq!(p.counts(), (1, 1, 3));
         p.release(1);
         p.release(3);
         assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 0);
         p.release(2);
         assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 1);
-        assert_eq!(p.counts(), (0, 0));
+        assert_eq!(p.counts(), (0, 0, 0));
         p.release(2);
     }
 
@@ -253,10 +253,10 @@ mod tests {
         assert_eq!(*p.open_passthrough(2, 10, key(1), || Some(5)).unwrap(), 5);
         // A failed make records nothing.
         assert!(p.open_passthrough(3, 11, key(1), || None).is_none());
-        assert_eq!(p.counts(), (1, 1));
+        assert_eq!(p.counts(), (1, 1, 1));
         assert!(matches!(p.open_ordinary(3, 11, None), Ordinary::Serve));
         p.release(3);
         p.release(2);
-        assert_eq!(p.counts(), (0, 0));
+        assert_eq!(p.counts(), (0, 0, 0));
     }
 }
