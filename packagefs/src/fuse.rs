@@ -13,32 +13,47 @@
 //! attributes (readdirplus), reads are asynchronous and up to the kernel's
 //! page limit, and requests are served by several threads, each with its
 //! own `/dev/fuse` descriptor.
+//!
+//! With an exec cache ([`MountConfig::exec_cache`]) and a kernel with FUSE
+//! passthrough, every open is answered (no `FUSE_NO_OPEN_SUPPORT`): one
+//! whose file has a cache file ([`crate::exec_cache`]) is passed through to
+//! it, so that the kernel reads and maps the cache file itself, following
+//! the kernel's rules of one backing file per inode ([`crate::passthrough`]).
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    AccessFlags, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType,
-    Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption,
-    Notifier, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, Session, SessionACL, TimeOrNow, WriteFlags,
+    AccessFlags, BackingId, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr, FileHandle,
+    FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
+    MountOption, Notifier, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, Session, SessionACL, TimeOrNow, WriteFlags,
 };
 use hpkg_format::EntryKind;
 
+use crate::exec_cache::{self, ExecCache, FMODE_EXEC};
 use crate::fs::{Attr, FsError, Snapshot};
 use crate::inodes::ROOT_INO;
 use crate::kmount;
 use crate::options::MountFlag;
+use crate::passthrough::{Ordinary, Passthrough};
 use crate::requests::{Op, RequestCounts, REQUESTS_XATTR};
 use crate::volume::{Notify, Volume};
 
 /// How long the kernel may cache entries and attributes: one day.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The open flags of a passed-through open besides `FOPEN_PASSTHROUGH`:
+/// none, since the kernel refuses any but `FOPEN_DIRECT_IO`,
+/// `FOPEN_PARALLEL_DIRECT_WRITES` and `FOPEN_NOFLUSH` with it (even
+/// `FOPEN_KEEP_CACHE`: the open then fails with `EIO`).
+const PASSTHROUGH_FLAGS: FopenFlags = FopenFlags::empty();
 
 /// How the file system is mounted.
 #[derive(Debug, Clone)]
@@ -55,6 +70,10 @@ pub struct MountConfig {
     pub threads: usize,
     /// Entry and attribute time-to-live.
     pub ttl: Duration,
+    /// Pass opens of executed and often opened files through to their
+    /// decompressed copies in this cache (needs root and a kernel with FUSE
+    /// passthrough; without either, nothing changes).
+    pub exec_cache: Option<Arc<ExecCache>>,
 }
 
 impl Default for MountConfig {
@@ -69,6 +88,7 @@ impl Default for MountConfig {
                 .unwrap_or(2)
                 .clamp(4, 16),
             ttl: DEFAULT_TTL,
+            exec_cache: None,
         }
     }
 }
@@ -121,6 +141,11 @@ pub fn mount_volume(
         ttl: config.ttl,
         no_open: false,
         no_opendir: false,
+        exec_cache: config.exec_cache.clone(),
+        passthrough: Passthrough::default(),
+        passthrough_granted: false,
+        passthrough_on: AtomicBool::new(false),
+        next_fh: AtomicU64::new(1),
     };
     if !kmount::can_mount() {
         return Session::new(fs, mountpoint, &fuse_config);
@@ -183,6 +208,18 @@ pub struct FuseFs {
     /// The kernel can do without `opendir` (`FUSE_NO_OPENDIR_SUPPORT`):
     /// the same for directories, whose listings it then caches itself.
     no_opendir: bool,
+    /// See [`MountConfig::exec_cache`].
+    exec_cache: Option<Arc<ExecCache>>,
+    /// The open files passed through to cache files.
+    passthrough: Passthrough<BackingId>,
+    /// Whether the kernel agreed to passthrough (asked for with an exec
+    /// cache only): opens then go through [`FuseFs::open_cached`].
+    passthrough_granted: bool,
+    /// Whether new backing files may be made: passthrough granted, and no
+    /// refusal of a backing file yet.
+    passthrough_on: AtomicBool,
+    /// The next file handle handed out by [`FuseFs::open_cached`].
+    next_fh: AtomicU64,
 }
 
 impl FuseFs {
@@ -193,6 +230,78 @@ impl FuseFs {
         match e {
             FsError::Stale if self.volume.is_orphan(ino.0) => Errno::ENOENT,
             e => errno(e),
+        }
+    }
+}
+
+impl FuseFs {
+    /// Open `ino` when opens may be passed through: through to its cache
+    /// file if it has one or this open makes it qualify (see
+    /// [`crate::exec_cache`]; the cache file is written now, without
+    /// holding up swaps of the served tree), else the ordinary way, unless
+    /// the inode is passed through already (even once the kernel has
+    /// refused a new backing file: its rules still hold for the old ones).
+    fn open_cached(&self, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let fs = self.volume.current();
+        match fs.open(ino.0, flags.0) {
+            Ok(()) => {}
+            // A file whose path disappeared, reopened (through /proc): it
+            // reads on from its package, the ordinary way.
+            Err(FsError::Stale) if self.volume.is_orphan(ino.0) => {}
+            Err(e) => return reply.error(self.errno_for(e, ino)),
+        }
+        // Handles only tell opens apart for the passthrough bookkeeping.
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let key = exec_cache::key_of(&fs, ino.0);
+        if let (Some(cache), Some((key, size))) = (&self.exec_cache, key) {
+            if self.passthrough_on.load(Ordering::Relaxed)
+                && !self.passthrough.conflicts(ino.0, &key)
+            {
+                let exec = flags.0 & FMODE_EXEC != 0;
+                let mut read = |offset, len| guarded("exec cache", || fs.read(ino.0, offset, len));
+                if let Some(file) = cache.file_for_open(key, size, exec, &mut read) {
+                    let backing = self
+                        .passthrough
+                        .open_passthrough(fh, ino.0, key, || match reply.open_backing(&file) {
+                            Ok(id) => Some(id),
+                            Err(e) => {
+                                self.passthrough_refused(cache, &e);
+                                None
+                            }
+                        });
+                    if let Some(id) = backing {
+                        return reply.opened_passthrough(FileHandle(fh), PASSTHROUGH_FLAGS, &id);
+                    }
+                }
+            }
+        }
+        match self
+            .passthrough
+            .open_ordinary(fh, ino.0, key.as_ref().map(|(k, _)| k))
+        {
+            Ordinary::Serve => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ordinary::PassThrough(id) => {
+                reply.opened_passthrough(FileHandle(fh), PASSTHROUGH_FLAGS, &id)
+            }
+            Ordinary::Conflict => {
+                // Cannot happen while an inode number names one entry of one
+                // package; the kernel would refuse any other answer.
+                tracing::error!("bug: inode {} is passed through to another file", ino.0);
+                self.passthrough.release(fh);
+                reply.error(Errno::EIO);
+            }
+        }
+    }
+
+    /// The kernel refused a backing file: stop passing files through.
+    fn passthrough_refused(&self, cache: &ExecCache, e: &io::Error) {
+        if self.passthrough_on.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "exec cache {}: the kernel refuses a backing file ({e}; passthrough \
+                 needs CAP_SYS_ADMIN and a cache directory not on a stacked file \
+                 system such as overlayfs); serving files from their packages",
+                cache.config().dir.display()
+            );
         }
     }
 }
@@ -305,13 +414,30 @@ impl Filesystem for FuseFs {
                 tracing::debug!("kernel lacks FUSE capability {cap:?}");
             }
         }
+        if let Some(cache) = &self.exec_cache {
+            // Depth 1: the cache files must be on a file system that is not
+            // stacked itself, and this one can be a lower layer of overlayfs.
+            let on = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if !on {
+                tracing::warn!(
+                    "exec cache {}: the kernel has no FUSE passthrough; \
+                     serving every file from its package",
+                    cache.config().dir.display()
+                );
+            }
+            self.passthrough_granted = on;
+            self.passthrough_on.store(on, Ordering::Relaxed);
+        }
         // Opening needs no answer from us: the mount is read-only, so the
         // kernel refuses every open for writing or truncating itself, and an
         // open file needs no handle (after a live change it reads on
-        // through its orphaned inode).
-        self.no_open = config
-            .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
-            .is_ok();
+        // through its orphaned inode). Only files that may be passed
+        // through are opened here.
+        self.no_open = !self.passthrough_granted
+            && config
+                .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
+                .is_ok();
         self.no_opendir = config
             .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
             .is_ok();
@@ -330,6 +456,10 @@ impl Filesystem for FuseFs {
             self.volume.current().cache().stats(),
             self.requests
         );
+        if let Some(cache) = &self.exec_cache {
+            let (files, bytes) = cache.usage();
+            tracing::info!("exec cache: {files} files, {bytes} bytes");
+        }
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -407,6 +537,9 @@ impl Filesystem for FuseFs {
             // asking (one round trip less per open, and none on close).
             return reply.error(Errno::ENOSYS);
         }
+        if self.passthrough_granted {
+            return self.open_cached(ino, flags, reply);
+        }
         let fs = self.volume.read();
         match fs.open(ino.0, flags.0) {
             Ok(()) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
@@ -461,13 +594,14 @@ impl Filesystem for FuseFs {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
         self.requests.count(Op::Release);
+        self.passthrough.release(fh.0);
         reply.ok();
     }
 

@@ -13,6 +13,9 @@
 //!   decompressed chunks, [`prefetch`] reads ahead, and [`fuse`] is the thin
 //!   adapter to the kernel, counting the requests it answers by kind
 //!   ([`requests`]).
+//! - [`exec_cache`] keeps decompressed copies of executed and often opened
+//!   files (`--exec-cache DIR`), to which [`fuse`] passes opens through
+//!   (FUSE passthrough), keeping the kernel's rules with [`passthrough`].
 //! - [`volume`] is the whole mount across live changes: the served
 //!   snapshot, the nodes the kernel still holds of replaced ones, and the
 //!   snapshots open files read; [`live`] watches a root with state and
@@ -40,12 +43,14 @@
 
 pub mod cache;
 pub mod daemon;
+pub mod exec_cache;
 pub mod fs;
 pub mod fuse;
 pub mod inodes;
 pub mod kmount;
 pub mod live;
 pub mod options;
+pub mod passthrough;
 pub mod prefetch;
 pub mod requests;
 pub mod shine;

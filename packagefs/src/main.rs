@@ -5,6 +5,7 @@
 //! packagefs mount ROOT|PKG.hpkg... MOUNTPOINT [--layers system,common,user]
 //!                 [--generation N|previous] [--cache-size BYTES] [--foreground]
 //!                 [--shine-through var,tmp,...] [-o allow_other] [--log-file FILE] [-v]
+//!                 [--exec-cache DIR [--exec-cache-size BYTES] [--exec-cache-opens N]]
 //! packagefs unmount MOUNTPOINT            the mounts below it, then it
 //! packagefs ROOT MOUNTPOINT -o OPTIONS      the form mount.fuse3 uses (fstab)
 //! packagefs completions SHELL | man [-o DIR]
@@ -25,6 +26,7 @@ mod cli_error;
 
 use cli_error::CliError;
 use packagefs::daemon::{self, Readiness};
+use packagefs::exec_cache::{ExecCache, ExecCacheConfig};
 use packagefs::fs::{FsConfig, Snapshot};
 use packagefs::fuse::{self, MountConfig};
 use packagefs::kmount::Mounted;
@@ -72,7 +74,7 @@ enum Command {
         #[arg(value_name = "ROOT|PKG.hpkg... MOUNTPOINT", num_args = 2.., required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
-        opts: MountFlags,
+        opts: Box<MountFlags>,
     },
     /// Unmount MOUNTPOINT.
     Unmount {
@@ -101,7 +103,7 @@ struct MountFlags {
     #[arg(short = 'f', long)]
     foreground: bool,
     /// Mount options, comma-separated (allow_other, nosuid, layers=..., cache_size=...,
-    /// shine_through=var:tmp, entry_ttl=SECONDS).
+    /// shine_through=var:tmp, entry_ttl=SECONDS, exec_cache=DIR, exec_cache_size=BYTES).
     #[arg(short = 'o', value_name = "OPTIONS")]
     options: Vec<String>,
     /// Append log lines to FILE (in the background the log goes nowhere otherwise).
@@ -131,6 +133,20 @@ struct MountFlags {
     /// read nor written, also for the packages of later generations).
     #[arg(long)]
     no_index_cache: bool,
+    /// Keep decompressed copies of executed and often opened files in DIR
+    /// and let the kernel read them directly (FUSE passthrough; as root, on
+    /// a kernel with CONFIG_FUSE_PASSTHROUGH). Only packages of a root with
+    /// state are cached; `-o exec_cache=DIR`.
+    #[arg(long, value_name = "DIR")]
+    exec_cache: Option<PathBuf>,
+    /// Bound of the exec cache's size (K, M, G suffixes allowed; default 1G;
+    /// `-o exec_cache_size=BYTES`).
+    #[arg(long, value_name = "BYTES")]
+    exec_cache_size: Option<String>,
+    /// Opens of a file in one run after which it is cached (an execution
+    /// caches it at once; default 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    exec_cache_opens: Option<u32>,
     /// Internal: report readiness on standard output (a pipe to the
     /// `packagefs mount` that started this daemon).
     #[arg(long, hide = true)]
@@ -318,6 +334,8 @@ struct Prepared {
     mount_config: MountConfig,
     /// Shine-through names (empty: none).
     shine: Vec<String>,
+    /// The exec cache asked for.
+    exec_cache: Option<ExecCacheConfig>,
 }
 
 fn prepare(
@@ -394,6 +412,27 @@ fn prepare(
     if let Some(n) = flags.threads {
         mount_config.threads = n.max(1);
     }
+    let exec_cache = match (&flags.exec_cache, &options.exec_cache) {
+        (Some(d), _) | (None, Some(d)) => {
+            // Absolute: the daemon leaves its working directory.
+            let dir = std::path::absolute(d).map_err(|source| CliError::NoSource {
+                path: d.clone(),
+                source,
+            })?;
+            let mut c = ExecCacheConfig::new(dir);
+            if let Some(size) = options.exec_cache_size {
+                c.max_bytes = size;
+            }
+            if let Some(size) = &flags.exec_cache_size {
+                c.max_bytes = parse_size(size)?;
+            }
+            if let Some(n) = flags.exec_cache_opens {
+                c.min_opens = n;
+            }
+            Some(c)
+        }
+        (None, None) => None,
+    };
     Ok(Prepared {
         spec,
         generation,
@@ -401,6 +440,7 @@ fn prepare(
         fs_config,
         mount_config,
         shine,
+        exec_cache,
     })
 }
 
@@ -412,7 +452,7 @@ fn start(
     readiness: &mut Readiness,
 ) -> Result<(impl Mounted, Prepared, Registration), CliError> {
     let started = std::time::Instant::now();
-    let p = prepare(sources, mountpoint, flags, options)?;
+    let mut p = prepare(sources, mountpoint, flags, options)?;
     let request = Request {
         spec: &p.spec,
         choice: p.generation,
@@ -446,6 +486,16 @@ fn start(
         }
         _ => None,
     };
+    if let Some(config) = p.exec_cache.clone() {
+        // Not fatal: the mount serves without the cache.
+        match ExecCache::open(config) {
+            Ok(cache) => p.mount_config.exec_cache = Some(Arc::new(cache)),
+            Err(e) => {
+                tracing::warn!("{e}; mounting without it");
+                readiness.warn(&format!("{e}; mounting without it"));
+            }
+        }
+    }
     let session =
         fuse::mount_volume(volume.clone(), &p.mountpoint, &p.mount_config).map_err(|source| {
             CliError::Mount {

@@ -1,7 +1,8 @@
 //! `-o` mount options, as given on the command line and by `mount.fuse3`
 //! from `/etc/fstab`: comma-separated, generic FUSE and mount options plus
-//! packagefs's own `layers=`, `cache_size=`, `generation=` and
-//! `shine_through=` (names separated by `:`, since `,` separates options).
+//! packagefs's own `layers=`, `cache_size=`, `generation=`,
+//! `shine_through=` (names separated by `:`, since `,` separates options),
+//! `exec_cache=DIR` and `exec_cache_size=BYTES`.
 //! Kernel flags come out as [`MountFlag`]s, which the mount code
 //! ([`crate::kmount`], [`crate::fuse`]) translates for the kernel or fuser.
 
@@ -34,6 +35,11 @@ pub struct MountOptions {
     /// `entry_ttl=SECONDS`: how long the kernel may cache entries and
     /// attributes (default [`crate::fuse::DEFAULT_TTL`]).
     pub entry_ttl: Option<std::time::Duration>,
+    /// `exec_cache=DIR`: the exec cache directory (see
+    /// [`crate::exec_cache`]).
+    pub exec_cache: Option<std::path::PathBuf>,
+    /// `exec_cache_size=BYTES`: the bound of the exec cache.
+    pub exec_cache_size: Option<u64>,
 }
 
 /// A kernel mount flag that `-o` may set; the mount is always read-only.
@@ -130,6 +136,14 @@ impl MountOptions {
                 }
                 ("cache_size", Some(v)) => {
                     self.cache_size = Some(parse_size(v)?);
+                    None
+                }
+                ("exec_cache", Some(v)) if !v.is_empty() => {
+                    self.exec_cache = Some(v.into());
+                    None
+                }
+                ("exec_cache_size", Some(v)) => {
+                    self.exec_cache_size = Some(parse_size(v)?);
                     None
                 }
                 ("nosuid", None) => Some(MountFlag::NoSuid),
@@ -237,6 +251,12 @@ mod tests {
         o.parse_into("entry_ttl=2").unwrap();
         assert_eq!(o.entry_ttl, Some(std::time::Duration::from_secs(2)));
         assert!(o.parse_into("entry_ttl=soon").is_err());
+        o.parse_into("exec_cache=/var/cache/exec,exec_cache_size=2G")
+            .unwrap();
+        assert_eq!(o.exec_cache, Some("/var/cache/exec".into()));
+        assert_eq!(o.exec_cache_size, Some(2 << 30));
+        assert!(o.parse_into("exec_cache=").is_err());
+        assert!(o.parse_into("exec_cache_size=big").is_err());
         o.parse_into("suid").unwrap();
         assert_eq!(o.flags, vec![MountFlag::NoDev, MountFlag::Suid]);
     }
