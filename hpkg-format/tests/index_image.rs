@@ -153,9 +153,17 @@ fn image_of_another_key_stamp_or_package_is_refused() {
         other_package.as_ref().is_err_and(ImageError::is_stale),
         "{other_package:?}"
     );
+    // A damaged stamp is damage, not staleness: the checksum comes first.
+    let mut flipped = image.clone();
+    flipped[56] ^= 1;
+    let damaged = index_image::load(&flipped, source(a), &KEY, &STAMP);
+    assert!(
+        matches!(damaged, Err(ImageError::Checksum { .. })),
+        "{damaged:?}"
+    );
     // The same size but another header: still stale.
     let mut same_size = std::fs::read(a).unwrap();
-    same_size[30] ^= 1; // heap chunk size (big-endian low byte) changes
+    same_size[30] ^= 1; // a byte of the stored heap size changes
     let changed = index_image::load(&image, Arc::new(same_size), &KEY, &STAMP);
     assert!(changed.is_err(), "{changed:?}");
 }
