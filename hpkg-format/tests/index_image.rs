@@ -269,7 +269,7 @@ fn walk_metadata(p: &Package) {
 }
 
 /// Set the native-endian `u64` at `at` and patch the checksum.
-fn set_u64(image: &mut Vec<u8>, at: usize, value: u64) {
+fn set_u64(image: &mut [u8], at: usize, value: u64) {
     image[at..at + 8].copy_from_slice(&value.to_ne_bytes());
     forge_checksum(image);
 }
