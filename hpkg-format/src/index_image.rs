@@ -315,28 +315,10 @@ pub fn load(
             actual: len,
         });
     }
-    if &h.key != key {
-        return Err(ImageError::Key);
-    }
-    if h.stamp != *stamp {
-        return Err(ImageError::Stale("its size, times or inode differ"));
-    }
-    let file_size = package.len().map_err(Error::Io)?;
-    if h.package_size != file_size {
-        return Err(ImageError::Stale("its size differs"));
-    }
-    let (now, geo) = header::read_header::<HpkgHeader>(package.as_ref())?;
-    if now.as_bytes() != h.package_header.as_bytes() {
-        return Err(ImageError::Stale("its header differs"));
-    }
-    if h.toc_length != now.toc_length.get()
-        || h.attributes_length != u64::from(now.attributes_length.get())
-    {
-        return Err(ImageError::Sections);
-    }
-
     // Every count is now bounded by the image's real length and by the
-    // TOC limit: the allocations below are too.
+    // TOC limit: the allocations below are too. The whole image is read and
+    // its checksum checked before anything in it is believed, so that a
+    // damaged image is always told from a stale one.
     let mut entries = Entry::new_vec_zeroed(h.entry_count as usize)
         .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
     let mut attrs = EntryAttr::new_vec_zeroed(h.attr_count as usize)
@@ -365,6 +347,28 @@ pub fn load(
             computed,
         });
     }
+
+    // An intact image: is it of this package file as it is now?
+    if &h.key != key {
+        return Err(ImageError::Key);
+    }
+    if h.stamp != *stamp {
+        return Err(ImageError::Stale("its size, times or inode differ"));
+    }
+    let file_size = package.len().map_err(Error::Io)?;
+    if h.package_size != file_size {
+        return Err(ImageError::Stale("its size differs"));
+    }
+    let (now, geo) = header::read_header::<HpkgHeader>(package.as_ref())?;
+    if now.as_bytes() != h.package_header.as_bytes() {
+        return Err(ImageError::Stale("its header differs"));
+    }
+    if h.toc_length != now.toc_length.get()
+        || h.attributes_length != u64::from(now.attributes_length.get())
+    {
+        return Err(ImageError::Sections);
+    }
+
     let heap = Heap::open(package, geo)?;
     let toc = Toc::from_tables(section, entries, attrs, heap.size())?;
     Ok(Package::from_parts(file_size, &now, heap, attributes, toc)?)

@@ -153,9 +153,17 @@ fn image_of_another_key_stamp_or_package_is_refused() {
         other_package.as_ref().is_err_and(ImageError::is_stale),
         "{other_package:?}"
     );
+    // A damaged stamp is damage, not staleness: the checksum comes first.
+    let mut flipped = image.clone();
+    flipped[56] ^= 1;
+    let damaged = index_image::load(&flipped, source(a), &KEY, &STAMP);
+    assert!(
+        matches!(damaged, Err(ImageError::Checksum { .. })),
+        "{damaged:?}"
+    );
     // The same size but another header: still stale.
     let mut same_size = std::fs::read(a).unwrap();
-    same_size[30] ^= 1; // heap chunk size (big-endian low byte) changes
+    same_size[30] ^= 1; // a byte of the stored heap size changes
     let changed = index_image::load(&image, Arc::new(same_size), &KEY, &STAMP);
     assert!(changed.is_err(), "{changed:?}");
 }
@@ -258,4 +266,100 @@ fn walk_metadata(p: &Package) {
         }
         let _ = toc.children(Some(id)).count();
     });
+}
+
+/// Set the native-endian `u64` at `at` and patch the checksum.
+fn set_u64(image: &mut [u8], at: usize, value: u64) {
+    image[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+    forge_checksum(image);
+}
+
+#[test]
+fn each_header_check_names_what_is_wrong() {
+    let path = &golden_packages()[0];
+    let (_, image) = image_of(path);
+    let field = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&image[at..at + 8]);
+        u64::from_ne_bytes(b)
+    };
+    let (toc_length, attributes_length) = (field(120), field(128));
+    let check = |bad: &[u8], want: fn(&ImageError) -> bool, what: &str| {
+        let got = load(bad, path);
+        assert!(got.as_ref().is_err_and(want), "{what}: {got:?}");
+        assert!(!got.is_err_and(|e| e.is_stale()), "{what} is not staleness");
+    };
+    for (at, what) in [
+        (12, "byte order"),
+        (20, "entry size"),
+        (22, "attribute size"),
+    ] {
+        let mut bad = image.clone();
+        bad[at] ^= 1;
+        forge_checksum(&mut bad);
+        check(&bad, |e| matches!(e, ImageError::Layout), what);
+    }
+    let mut bad = image.clone();
+    set_u64(&mut bad, 120, 64 << 20 | 1);
+    check(&bad, |e| matches!(e, ImageError::Limit { .. }), "TOC limit");
+    let mut bad = image.clone();
+    set_u64(&mut bad, 128, (1 << 20) + 1);
+    check(
+        &bad,
+        |e| matches!(e, ImageError::Limit { .. }),
+        "attributes limit",
+    );
+    let mut bad = image.clone();
+    set_u64(&mut bad, 104, toc_length + 1);
+    check(
+        &bad,
+        |e| matches!(e, ImageError::Counts { .. }),
+        "entry count",
+    );
+    let mut bad = image.clone();
+    set_u64(&mut bad, 112, toc_length + 1);
+    check(
+        &bad,
+        |e| matches!(e, ImageError::Counts { .. }),
+        "attribute count",
+    );
+    // A TOC one byte shorter than the package header says, the image one
+    // byte shorter too: consistent lengths, but not this package's sections.
+    let mut bad = image.clone();
+    bad.pop();
+    set_u64(&mut bad, 120, toc_length - 1);
+    check(&bad, |e| matches!(e, ImageError::Sections), "TOC length");
+    let mut bad = image.clone();
+    bad.pop();
+    set_u64(&mut bad, 128, attributes_length - 1);
+    check(
+        &bad,
+        |e| matches!(e, ImageError::Sections),
+        "attributes length",
+    );
+    // A damaged image is not a stale one.
+    let mut bad = image.clone();
+    bad[HEADER_SIZE] ^= 1;
+    check(
+        &bad,
+        |e| matches!(e, ImageError::Checksum { .. }),
+        "checksum",
+    );
+}
+
+#[test]
+fn a_stamp_tells_files_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    std::fs::write(&a, b"12345").unwrap();
+    let stamp = FileStamp::of(&std::fs::metadata(&a).unwrap());
+    assert_eq!(stamp.size, 5);
+    assert_ne!((stamp.dev, stamp.ino), (0, 0));
+    assert!(stamp.mtime_ns > 1_600_000_000_000_000_000, "{stamp:?}");
+    assert!(stamp.ctime_ns > 1_600_000_000_000_000_000, "{stamp:?}");
+    let b = dir.path().join("b");
+    std::fs::copy(&a, &b).unwrap();
+    let other = FileStamp::of(&std::fs::metadata(&b).unwrap());
+    assert_ne!(stamp.ino, other.ino);
+    assert_eq!(stamp, FileStamp::of(&std::fs::metadata(&a).unwrap()));
 }

@@ -407,3 +407,28 @@ fn gc_removes_the_images_no_kept_generation_references() {
     assert_eq!(f.images().len(), 4);
     assert_eq!(f.plan(true).index.hits, 3);
 }
+
+#[test]
+fn an_older_generation_reads_images_but_writes_none() {
+    let f = fixture();
+    let spec = f.spec();
+    let previous = || plan::plan(&Request::new(&spec, GenerationChoice::Previous), None).unwrap();
+    // Generation 2 of 3: alpha and beta.
+    let p = previous();
+    assert_eq!(
+        (p.index.missing, p.index.written, p.index.write_failures),
+        (2, 0, 0),
+        "{:?}",
+        p.index
+    );
+    assert!(f.images().is_empty(), "{:?}", f.images());
+    f.plan(true);
+    assert_eq!(f.images().len(), 3);
+    let p = previous();
+    assert_eq!((p.index.hits, p.index.missing), (2, 0));
+    let uncached = Request {
+        index_cache: false,
+        ..Request::new(&spec, GenerationChoice::Previous)
+    };
+    assert_eq!(listing(&p), listing(&plan::plan(&uncached, None).unwrap()));
+}

@@ -48,8 +48,9 @@ pub enum IndexUse {
     Rebuilt {
         /// Why the image was not used.
         why: Rebuild,
-        /// `Err`: why the new image could not be written.
-        written: Result<(), String>,
+        /// `Err`: why the new image could not be written; `None`: the cache
+        /// is read-only (an older generation's mount writes nothing).
+        written: Option<Result<(), String>>,
     },
 }
 
@@ -105,8 +106,9 @@ impl IndexStats {
             }
         }
         match written {
-            Ok(()) => self.written += 1,
-            Err(e) => {
+            None => {}
+            Some(Ok(())) => self.written += 1,
+            Some(Err(e)) => {
                 if self.write_failures == 0 {
                     self.warnings
                         .push(format!("index cache not written, mounting without it: {e}"));
@@ -124,16 +126,26 @@ impl IndexStats {
     }
 }
 
+/// Where the index images are, and whether missing ones are written.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexDir<'a> {
+    /// The index directory.
+    pub path: &'a Path,
+    /// Whether images are written (else only read).
+    pub writable: bool,
+}
+
 /// Open the package `source` whose file is open as `file`, with metadata
 /// `meta` taken before reading: from its image in `dir` when one is valid,
-/// else by parsing it (and then writing its image). Without `dir` or a
-/// recorded hash, or with a size other than the recorded one, the package
-/// is parsed and no image is touched. Errors name the package file.
+/// else by parsing it (and then writing its image if `dir` is writable).
+/// Without `dir` or a recorded hash, or with a size other than the recorded
+/// one, the package is parsed and no image is touched. Errors name the
+/// package file.
 pub fn open(
     source: &SourcePackage,
     file: File,
     meta: &fs::Metadata,
-    dir: Option<&Path>,
+    dir: Option<IndexDir<'_>>,
 ) -> Result<(Package, IndexUse), hpkg_format::Error> {
     let path = &source.path;
     let (dir, hash) = match (dir, source.recorded) {
@@ -144,7 +156,7 @@ pub fn open(
         }
     };
     let stamp = FileStamp::of(meta);
-    let image_path = dir.join(format!("{}{INDEX_EXTENSION}", hash.to_hex()));
+    let image_path = dir.path.join(format!("{}{INDEX_EXTENSION}", hash.to_hex()));
     let file = Arc::new(file);
     let why = match File::open(&image_path) {
         Ok(image) => match index_image::load(&image, file.clone(), &hash.0, &stamp) {
@@ -165,8 +177,10 @@ pub fn open(
     };
     let (package, image) =
         index_image::open_and_encode(file, &hash.0, &stamp).map_err(|e| e.in_file(path))?;
-    let written =
-        write_image(dir, &image_path, &image).map_err(|e| format!("{}: {e}", image_path.display()));
+    let written = dir.writable.then(|| {
+        write_image(dir.path, &image_path, &image)
+            .map_err(|e| format!("{}: {e}", image_path.display()))
+    });
     Ok((package.with_path(path), IndexUse::Rebuilt { why, written }))
 }
 

@@ -244,7 +244,14 @@ pub fn plan_resolved(
         .unzip();
     let mut refused = Vec::new();
     let mut index = IndexStats::default();
-    let opened_all = package::open_all_cached(sources, resolved.index_dir.as_deref());
+    let index_dir = resolved
+        .index_dir
+        .as_deref()
+        .map(|path| index_cache::IndexDir {
+            path,
+            writable: resolved.index_writable,
+        });
+    let opened_all = package::open_all_cached(sources, index_dir);
     for (i, opened) in indexes.into_iter().zip(opened_all) {
         match opened {
             Ok((p, used)) => {

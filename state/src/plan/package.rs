@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use hpkg_format::Package;
 
-use super::index_cache::{self, IndexUse};
+use super::index_cache::{self, IndexDir, IndexUse};
 use super::source::SourcePackage;
 
 /// How many read errors of one package are worth a log line one by one
@@ -48,7 +48,7 @@ impl MountedPackage {
     /// how the cache was used.
     pub fn open_cached(
         source: SourcePackage,
-        index_dir: Option<&Path>,
+        index_dir: Option<IndexDir<'_>>,
     ) -> Result<(MountedPackage, IndexUse), hpkg_format::Error> {
         let in_file = |e: std::io::Error| hpkg_format::Error::Io(e).in_file(&source.path);
         let opened = File::open(&source.path).map_err(in_file)?;
@@ -203,7 +203,7 @@ pub fn open_all(sources: Vec<SourcePackage>) -> Vec<Result<MountedPackage, OpenF
 /// root, cold, 8 threads took half the time of 2 on 2 cores).
 pub fn open_all_cached(
     sources: Vec<SourcePackage>,
-    index_dir: Option<&Path>,
+    index_dir: Option<IndexDir<'_>>,
 ) -> Vec<Result<(MountedPackage, IndexUse), OpenFailure>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -201,6 +201,9 @@ pub struct Resolved {
     /// its packages open from their index images ([`super::index_cache`]).
     /// `None`: every package is parsed.
     pub index_dir: Option<PathBuf>,
+    /// Whether images missing from [`Resolved::index_dir`] are written: not
+    /// for an older generation, whose mount changes nothing on disk.
+    pub index_writable: bool,
 }
 
 impl Resolved {
@@ -366,6 +369,7 @@ fn resolve_generation(
         warnings,
         check_dependencies: true,
         index_dir: Some(root.layout().index_dir()),
+        index_writable: choice == GenerationChoice::Current,
     })
 }
 
