@@ -158,8 +158,9 @@ fn log_union(union: &plan::UnionCache) {
                 tracing::warn!("union cache: image refused, merged again: {why}");
             }
             match stored {
-                Ok(()) => tracing::info!("union cache: merged, image stored"),
-                Err(e) => tracing::warn!("union cache: merged, image not stored: {e}"),
+                Some(Ok(())) => tracing::info!("union cache: merged, image stored"),
+                Some(Err(e)) => tracing::warn!("union cache: merged, image not stored: {e}"),
+                None => tracing::info!("union cache: merged (read-only: no image stored)"),
             }
         }
     }

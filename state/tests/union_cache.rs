@@ -92,7 +92,7 @@ fn shine() -> Vec<String> {
 }
 
 fn cached(pkgs: &[MountedPackage], dir: &Path) -> (Tree, UnionCache) {
-    Tree::with_union_cache(pkgs.to_vec(), BLOCKED, &shine(), Some(dir)).unwrap()
+    Tree::with_union_cache(pkgs.to_vec(), BLOCKED, &shine(), Some(dir), true).unwrap()
 }
 
 fn images(dir: &Path) -> Vec<PathBuf> {
@@ -121,7 +121,7 @@ fn a_stored_union_is_taken_back_exactly() {
         used,
         UnionCache::Merged {
             rejected: None,
-            stored: Ok(())
+            stored: Some(Ok(()))
         }
     );
     assert_eq!(images(&cache).len(), 1);
@@ -152,15 +152,18 @@ fn other_packages_or_options_do_not_take_the_image() {
     // Another order, fewer packages, other blocked paths, other shine-through.
     let mut reordered = pkgs.clone();
     reordered.swap(0, 1);
-    let t =
-        miss(Tree::with_union_cache(reordered.clone(), BLOCKED, &shine(), Some(&cache)).unwrap());
+    let t = miss(
+        Tree::with_union_cache(reordered.clone(), BLOCKED, &shine(), Some(&cache), true).unwrap(),
+    );
     assert_eq!(
         view(&t),
         view(&Tree::with_shine_through(reordered, BLOCKED, &shine()).unwrap())
     );
-    miss(Tree::with_union_cache(pkgs[..2].to_vec(), BLOCKED, &shine(), Some(&cache)).unwrap());
-    miss(Tree::with_union_cache::<&str>(pkgs.clone(), &[], &shine(), Some(&cache)).unwrap());
-    miss(Tree::with_union_cache(pkgs.clone(), BLOCKED, &[], Some(&cache)).unwrap());
+    miss(
+        Tree::with_union_cache(pkgs[..2].to_vec(), BLOCKED, &shine(), Some(&cache), true).unwrap(),
+    );
+    miss(Tree::with_union_cache::<&str>(pkgs.clone(), &[], &shine(), Some(&cache), true).unwrap());
+    miss(Tree::with_union_cache(pkgs.clone(), BLOCKED, &[], Some(&cache), true).unwrap());
 }
 
 #[test]
@@ -211,7 +214,7 @@ fn without_recorded_hashes_or_a_directory_nothing_is_cached() {
         .collect();
     let (_, used) = cached(&unrecorded, &cache);
     assert_eq!(used, UnionCache::Unused);
-    let (_, used) = Tree::with_union_cache(pkgs, BLOCKED, &shine(), None).unwrap();
+    let (_, used) = Tree::with_union_cache(pkgs, BLOCKED, &shine(), None, true).unwrap();
     assert_eq!(used, UnionCache::Unused);
     assert!(images(&cache).is_empty());
 }
@@ -297,7 +300,7 @@ fn damaged_truncated_or_forged_images_are_refused_and_replaced() {
         match &used {
             UnionCache::Merged {
                 rejected: Some(why),
-                stored: Ok(()),
+                stored: Some(Ok(())),
             } => assert!(why.contains(what), "{what}: {why}"),
             other => panic!("{what}: {other:?}"),
         }
@@ -317,7 +320,7 @@ fn a_directory_that_cannot_be_written_leaves_the_merge_working() {
     std::fs::write(&cache, b"").unwrap();
     let (tree, used) = cached(&pkgs, &cache);
     assert!(
-        matches!(&used, UnionCache::Merged { stored: Err(e), .. } if e.contains("not-a-dir")),
+        matches!(&used, UnionCache::Merged { stored: Some(Err(e)), .. } if e.contains("not-a-dir")),
         "{used:?}"
     );
     let fresh = Tree::with_shine_through(pkgs, BLOCKED, &shine()).unwrap();
@@ -332,7 +335,7 @@ fn only_the_newest_images_are_kept() {
     let mut written = Vec::new();
     for i in 0..tree_image::KEPT_IMAGES + 3 {
         let blocked = [format!("nothing/{i}")];
-        Tree::with_union_cache(pkgs.clone(), &blocked, &shine(), Some(&cache)).unwrap();
+        Tree::with_union_cache(pkgs.clone(), &blocked, &shine(), Some(&cache), true).unwrap();
         written.push(images(&cache));
         // Distinct modification times, newest last.
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -344,13 +347,45 @@ fn only_the_newest_images_are_kept() {
         &[format!("nothing/{}", tree_image::KEPT_IMAGES + 2)],
         &shine(),
         Some(&cache),
+        true,
     )
     .unwrap();
     assert_eq!(newest.1, UnionCache::Hit);
-    let oldest =
-        Tree::with_union_cache(pkgs, &["nothing/0".to_string()], &shine(), Some(&cache)).unwrap();
+    let oldest = Tree::with_union_cache(
+        pkgs,
+        &["nothing/0".to_string()],
+        &shine(),
+        Some(&cache),
+        true,
+    )
+    .unwrap();
     assert!(matches!(
         oldest.1,
         UnionCache::Merged { rejected: None, .. }
     ));
+}
+
+#[test]
+fn a_read_only_cache_is_read_but_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkgs = packages(dir.path());
+    let cache = dir.path().join("cache");
+    let (tree, used) =
+        Tree::with_union_cache(pkgs.clone(), BLOCKED, &shine(), Some(&cache), false).unwrap();
+    assert_eq!(
+        used,
+        UnionCache::Merged {
+            rejected: None,
+            stored: None
+        }
+    );
+    assert!(images(&cache).is_empty());
+    assert_eq!(
+        view(&tree),
+        view(&Tree::with_shine_through(pkgs.clone(), BLOCKED, &shine()).unwrap())
+    );
+    // An image written by a writable mount is taken by a read-only one.
+    cached(&pkgs, &cache);
+    let (_, used) = Tree::with_union_cache(pkgs, BLOCKED, &shine(), Some(&cache), false).unwrap();
+    assert_eq!(used, UnionCache::Hit);
 }

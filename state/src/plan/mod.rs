@@ -302,6 +302,7 @@ pub fn plan_resolved(
         &resolved.blocked,
         shine,
         resolved.index_dir.as_deref(),
+        resolved.index_writable,
     )?;
     let mut warnings = resolved.warnings.clone();
     warnings.extend(tree.warnings().iter().cloned());

@@ -185,8 +185,9 @@ pub enum UnionCache {
         /// was one.
         rejected: Option<String>,
         /// Whether the new image was stored (why not: a full disk, a
-        /// read-only directory).
-        stored: Result<(), String>,
+        /// read-only directory); `None`: not tried (an older generation's
+        /// mount writes nothing).
+        stored: Option<Result<(), String>>,
     },
 }
 
@@ -264,13 +265,15 @@ impl Tree {
 
     /// Like [`Tree::with_shine_through`], taking the merge from the union
     /// image in directory `cache` made from the same packages and options
-    /// (see [`tree_image`]), or merging and storing one there. Without a
-    /// directory, or for packages without a recorded hash, it merges.
+    /// (see [`tree_image`]), or merging and, if `writable`, storing one
+    /// there. Without a directory, or for packages without a recorded hash,
+    /// it merges.
     pub fn with_union_cache<S: AsRef<str>>(
         packages: Vec<MountedPackage>,
         blocked: &[S],
         shine: &[String],
         cache: Option<&Path>,
+        writable: bool,
     ) -> Result<(Tree, UnionCache), TreeError> {
         let blocked = normalize_blocked(blocked);
         let key = cache.and_then(|dir| Some((dir, tree_image::key(&packages, &blocked, shine)?)));
@@ -290,8 +293,10 @@ impl Tree {
             Err(e) => Some(format!("{}: {e}", path.display())),
         };
         let built = union::build(&packages, &blocked, shine)?;
-        let stored = tree_image::store(&path, &tree_image::encode(&built, &key))
-            .map_err(|e| format!("{}: {e}", path.display()));
+        let stored = writable.then(|| {
+            tree_image::store(&path, &tree_image::encode(&built, &key))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        });
         let tree = Tree::from_built(packages, built, shine);
         Ok((tree, UnionCache::Merged { rejected, stored }))
     }
