@@ -85,7 +85,7 @@ drop_but_package() { drop; cat "$root/system/packages/bigfiles.hpkg" >/dev/null;
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # MiB/s of `bytes` read in `ns` nanoseconds.
-rate() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }'; }
+rate() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.0f\n", b / 1048576 / (ns / 1e9) }'; }
 
 echo "bench: one core's zstd decode rate (zstd -b$zstd_level -B65536)" >&2
 # zstd prints "... -> ... MB/s, <decode> MB/s" (MB = 10^6 bytes) on its last line.
