@@ -163,6 +163,18 @@ impl Stamp {
 }
 
 impl MountedPackage {
+    /// The file's modification time just before it was read.
+    pub(super) fn file_mtime(&self) -> Option<std::time::SystemTime> {
+        let s = self.shared.stamp?;
+        let nanos = u32::try_from(s.mtime_nsec).ok()?;
+        let since = std::time::Duration::new(s.mtime.unsigned_abs(), nanos);
+        if s.mtime >= 0 {
+            std::time::SystemTime::UNIX_EPOCH.checked_add(since)
+        } else {
+            std::time::SystemTime::UNIX_EPOCH.checked_sub(since)
+        }
+    }
+
     /// The file's device, inode, size and modification time just before it
     /// was read, in one array (`None` if it could not be read): what keys a
     /// cached union of packages to the files it was built from.

@@ -303,9 +303,13 @@ impl Tree {
 
     /// The tree of a merge result.
     fn from_built(packages: Vec<MountedPackage>, built: union::Built, shine: &[String]) -> Tree {
+        // The stamps taken when the packages were opened: no second stat.
         let root_mtime = packages
             .iter()
-            .filter_map(|p| std::fs::metadata(p.path()).and_then(|m| m.modified()).ok())
+            .filter_map(|p| {
+                p.file_mtime()
+                    .or_else(|| std::fs::metadata(p.path()).and_then(|m| m.modified()).ok())
+            })
             .max()
             .unwrap_or(SystemTime::UNIX_EPOCH);
         Tree {

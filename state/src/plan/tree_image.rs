@@ -177,6 +177,14 @@ fn words(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
         .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
 }
 
+/// Little-endian u32 number `i` of `record` (a record of the image, whose
+/// length the caller has checked).
+fn word(record: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&record[i * 4..i * 4 + 4]);
+    u32::from_le_bytes(w)
+}
+
 /// Decode and check an image made under `key` for `packages` and `shine`.
 pub(super) fn decode(
     bytes: &[u8],
@@ -222,23 +230,17 @@ pub(super) fn decode(
     };
     let nodes: Vec<Node> = take(nodes_n * 16)
         .chunks_exact(16)
-        .map(|c| {
-            let w: Vec<u32> = words(c).collect();
-            Node {
-                pkg: w[0],
-                entry: w[1],
-                first_child: w[2],
-                child_count: w[3],
-            }
+        .map(|c| Node {
+            pkg: word(c, 0),
+            entry: word(c, 1),
+            first_child: word(c, 2),
+            child_count: word(c, 3),
         })
         .collect();
-    let shadow = |c: &[u8]| {
-        let w: Vec<u32> = words(c).collect();
-        Shadow {
-            node: w[0],
-            pkg: w[1],
-            entry: w[2],
-        }
+    let shadow = |c: &[u8]| Shadow {
+        node: word(c, 0),
+        pkg: word(c, 1),
+        entry: word(c, 2),
     };
     let shadows: Vec<Shadow> = take(shadows_n * 12).chunks_exact(12).map(shadow).collect();
     let refused: Vec<Shadow> = take(refused_n * 12).chunks_exact(12).map(shadow).collect();
