@@ -282,14 +282,11 @@ impl Tree {
             return Ok((Tree::from_built(packages, built, shine), UnionCache::Unused));
         };
         let path = tree_image::path(dir, &key);
-        let rejected = match std::fs::read(&path) {
-            Ok(bytes) => match tree_image::decode(&bytes, &key, &packages, shine) {
-                Ok(built) => {
-                    return Ok((Tree::from_built(packages, built, shine), UnionCache::Hit));
-                }
-                Err(e) => Some(format!("{}: {e}", path.display())),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        let rejected = match tree_image::load(&path, &key, &packages, shine) {
+            Ok(Some(built)) => {
+                return Ok((Tree::from_built(packages, built, shine), UnionCache::Hit));
+            }
+            Ok(None) => None,
             Err(e) => Some(format!("{}: {e}", path.display())),
         };
         let built = union::build(&packages, &blocked, shine)?;

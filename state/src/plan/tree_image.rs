@@ -26,7 +26,7 @@
 //! cannot misbehave otherwise).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use hpkg_format::EntryKind;
@@ -185,22 +185,58 @@ fn word(record: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(w)
 }
 
-/// Decode and check an image made under `key` for `packages` and `shine`.
-pub(super) fn decode(
-    bytes: &[u8],
+/// Records decoded per read: a batch of the image is read, checksummed and
+/// decoded at a time, so that loading holds no copy of the image.
+const BATCH: usize = 4096;
+
+/// Read `count` records of `size` bytes from `r` into values, in batches,
+/// feeding their bytes to `crc`.
+fn read_records<T>(
+    r: &mut impl Read,
+    crc: &mut crc32fast::Hasher,
+    count: usize,
+    size: usize,
+    decode: impl Fn(&[u8]) -> T,
+) -> std::io::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(count);
+    let mut buf = vec![0u8; BATCH.min(count) * size];
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(BATCH);
+        let batch = &mut buf[..n * size];
+        r.read_exact(batch)?;
+        crc.update(batch);
+        out.extend(batch.chunks_exact(size).map(&decode));
+        left -= n;
+    }
+    Ok(out)
+}
+
+/// Load and check the image at `path`, made under `key` for `packages` and
+/// `shine`; `Ok(None)` when there is none. The file's length must be what
+/// its header's counts say before anything is allocated for them.
+pub(super) fn load(
+    path: &Path,
     key: &[u8; 32],
     packages: &[MountedPackage],
     shine: &[String],
-) -> Result<Built, TreeImageError> {
-    if bytes.len() < HEADER + 32 {
-        return Err(TreeImageError::Truncated {
-            len: bytes.len(),
-            needed: HEADER + 32,
-        });
+) -> Result<Option<Built>, LoadError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LoadError::Io(e)),
+    };
+    let len = usize::try_from(file.metadata().map_err(LoadError::Io)?.len()).unwrap_or(usize::MAX);
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    let truncated = |needed| LoadError::Image(TreeImageError::Truncated { len, needed });
+    let mut head_bytes = [0u8; HEADER + 32];
+    if len < head_bytes.len() {
+        return Err(truncated(head_bytes.len()));
     }
-    let head: Vec<u32> = words(&bytes[8..HEADER]).collect();
-    if bytes[..8] != MAGIC || head[0] != VERSION {
-        return Err(TreeImageError::NotAnImage);
+    r.read_exact(&mut head_bytes).map_err(LoadError::Io)?;
+    let head: Vec<u32> = words(&head_bytes[8..HEADER]).collect();
+    if head_bytes[..8] != MAGIC || head[0] != VERSION {
+        return Err(LoadError::Image(TreeImageError::NotAnImage));
     }
     let count = |i: usize| head[i] as usize;
     let (nodes_n, shadows_n, refused_n, shine_n, warnings_n) =
@@ -210,56 +246,62 @@ pub(super) fn decode(
         .saturating_add(shadows_n.saturating_add(refused_n).saturating_mul(12))
         .saturating_add(shine_n.saturating_mul(4))
         .saturating_add(warnings_n);
-    if bytes.len() != needed {
-        return Err(TreeImageError::Truncated {
-            len: bytes.len(),
-            needed,
-        });
+    if len != needed {
+        return Err(truncated(needed));
     }
-    if crc32fast::hash(&bytes[HEADER..]) != head[1] {
-        return Err(TreeImageError::Checksum);
-    }
-    if bytes[HEADER..HEADER + 32] != key[..] {
-        return Err(TreeImageError::OtherKey);
-    }
-    let mut at = HEADER + 32;
-    let mut take = |len: usize| {
-        let s = &bytes[at..at + len];
-        at += len;
-        s
-    };
-    let nodes: Vec<Node> = take(nodes_n * 16)
-        .chunks_exact(16)
-        .map(|c| Node {
-            pkg: word(c, 0),
-            entry: word(c, 1),
-            first_child: word(c, 2),
-            child_count: word(c, 3),
-        })
-        .collect();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head_bytes[HEADER..]);
+    let io = LoadError::Io;
+    let nodes = read_records(&mut r, &mut crc, nodes_n, 16, |c| Node {
+        pkg: word(c, 0),
+        entry: word(c, 1),
+        first_child: word(c, 2),
+        child_count: word(c, 3),
+    })
+    .map_err(io)?;
     let shadow = |c: &[u8]| Shadow {
         node: word(c, 0),
         pkg: word(c, 1),
         entry: word(c, 2),
     };
-    let shadows: Vec<Shadow> = take(shadows_n * 12).chunks_exact(12).map(shadow).collect();
-    let refused: Vec<Shadow> = take(refused_n * 12).chunks_exact(12).map(shadow).collect();
-    let shine_nodes: Vec<u32> = words(take(shine_n * 4)).collect();
-    let warnings = std::str::from_utf8(take(warnings_n))
-        .map_err(|_| TreeImageError::Inconsistent("warnings are not UTF-8"))?;
+    let shadows = read_records(&mut r, &mut crc, shadows_n, 12, shadow).map_err(io)?;
+    let refused = read_records(&mut r, &mut crc, refused_n, 12, shadow).map_err(io)?;
+    let shine_nodes = read_records(&mut r, &mut crc, shine_n, 4, |c| word(c, 0)).map_err(io)?;
+    let mut text = vec![0u8; warnings_n];
+    r.read_exact(&mut text).map_err(io)?;
+    crc.update(&text);
+    if crc.finalize() != head[1] {
+        return Err(LoadError::Image(TreeImageError::Checksum));
+    }
+    if head_bytes[HEADER..] != key[..] {
+        return Err(LoadError::Image(TreeImageError::OtherKey));
+    }
+    let warnings = String::from_utf8(text)
+        .map_err(|_| LoadError::Image(TreeImageError::Inconsistent("warnings are not UTF-8")))?;
     let warnings = if warnings.is_empty() {
         Vec::new()
     } else {
         warnings.split('\n').map(str::to_owned).collect()
     };
-    check(&nodes, &shadows, &refused, &shine_nodes, packages, shine)?;
-    Ok(Built {
+    check(&nodes, &shadows, &refused, &shine_nodes, packages, shine).map_err(LoadError::Image)?;
+    Ok(Some(Built {
         nodes,
         shadows,
         shine_nodes,
         warnings,
         refused,
-    })
+    }))
+}
+
+/// Why a union image could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// It could not be read (or changed length while read).
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// It is not a good image for these packages.
+    #[error("{0}")]
+    Image(TreeImageError),
 }
 
 /// The kind of a package node, or `None` if its package or entry is out of
