@@ -19,6 +19,7 @@
 //!   [`write_package`] to make packages from directory trees;
 //! * [`nginx`]: a real HTTP server ([`nginx::Nginx`]) serving a directory
 //!   on a loopback port, stopped when dropped;
+//! * [`mapping`]: a file mapped into memory ([`mapping::Mapping`]);
 //! * [`debs`]: real Debian packages fetched with `apt-get download` into a
 //!   cache under the target directory ([`debs::require`]).
 //!
@@ -28,6 +29,7 @@
 
 pub mod debs;
 pub mod listing;
+pub mod mapping;
 pub mod mount;
 pub mod nginx;
 pub mod packagefs;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hpkg_format::writer::{create_from_dir, WriteOptions};
+use packagefs_tests::mapping::Mapping;
 use packagefs_tests::{wait_for, PackagefsMount};
 use state::{Layer, Root};
 
@@ -168,51 +169,6 @@ fn read_once(path: &Path) -> Vec<u8> {
     f.read_to_end(&mut v).unwrap();
     rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
     v
-}
-
-/// A read-only mapping of a whole file.
-struct Mapping {
-    addr: *mut libc::c_void,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(file: &File) -> Mapping {
-        let len = usize::try_from(file.metadata().unwrap().len()).unwrap();
-        #[allow(unsafe_code)]
-        // SAFETY: a fresh read-only private mapping of a file we hold open;
-        // the kernel picks the address, and the result is checked.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                std::os::fd::AsRawFd::as_raw_fd(file),
-                0,
-            )
-        };
-        assert_ne!(addr, libc::MAP_FAILED, "mmap failed");
-        Mapping { addr, len }
-    }
-
-    fn bytes(&self) -> Vec<u8> {
-        #[allow(unsafe_code)]
-        // SAFETY: `addr..addr + len` is our live mapping, readable, and
-        // nothing writes to it (read-only, private).
-        let bytes = unsafe { std::slice::from_raw_parts(self.addr.cast::<u8>(), self.len) };
-        bytes.to_vec()
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        #[allow(unsafe_code)]
-        // SAFETY: unmapping exactly the mapping made in `new`, once.
-        unsafe {
-            libc::munmap(self.addr, self.len);
-        }
-    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
+use packagefs_tests::mapping::Mapping;
 use packagefs_tests::{wait_for, PackagefsMount};
 use state_common::{content, Scratch};
 
@@ -23,53 +24,6 @@ const PATIENCE: u64 = 10;
 
 /// Swaps the test makes (each round adds and removes a package).
 const SWAPS: usize = 100;
-
-/// A read-only private mapping of a whole file, unmapped when dropped.
-struct Mapping {
-    addr: *mut libc::c_void,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(file: &File) -> Mapping {
-        let len = usize::try_from(file.metadata().unwrap().len()).unwrap();
-        #[allow(unsafe_code)]
-        // SAFETY: a fresh read-only private mapping of a file we hold open;
-        // the kernel picks the address, and the result is checked.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                std::os::fd::AsRawFd::as_raw_fd(file),
-                0,
-            )
-        };
-        assert_ne!(addr, libc::MAP_FAILED, "mmap failed");
-        Mapping { addr, len }
-    }
-
-    /// The mapped bytes, read now (a page fault asks the daemon again when
-    /// the kernel dropped the page).
-    fn bytes(&self) -> Vec<u8> {
-        #[allow(unsafe_code)]
-        // SAFETY: `addr..addr + len` is our live mapping, readable, and
-        // nothing writes to it (read-only, private).
-        let bytes = unsafe { std::slice::from_raw_parts(self.addr.cast::<u8>(), self.len) };
-        bytes.to_vec()
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        #[allow(unsafe_code)]
-        // SAFETY: unmapping exactly the mapping made in `new`, once.
-        unsafe {
-            libc::munmap(self.addr, self.len);
-        }
-    }
-}
 
 /// The names in the directory open as `dir`, read from its start.
 fn names_in(dir: &File) -> Vec<String> {
