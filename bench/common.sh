@@ -90,6 +90,25 @@ peak_kib() {
     fi
 }
 # packagefs's FUSE request counts so far: "total N: lookup N, ...".
+# Mount SYSTEM after drop_caches (packagefs: with its index cache emptied),
+# then a cold and a warm find: appends the times to $work/SYSTEM.mount,
+# .find and .wfind, keeps the listing in $work/SYSTEM.list and packagefs's
+# request counts (mount and cold find) in $work/packagefs.requests, and
+# leaves it mounted.
+mount_and_find() { # SYSTEM
+    local sys=$1 t0 t1
+    [ "$sys" != packagefs ] || clear_index
+    drop
+    timed_mount "$sys" >>"$work/$sys.mount"
+    t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >"$work/$sys.list"; t1=$(now)
+    ms "$t0" "$t1" >>"$work/$sys.find"
+    if [ "$sys" = packagefs ]; then
+        requests >"$work/packagefs.requests"
+    fi
+    t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >/dev/null; t1=$(now)
+    ms "$t0" "$t1" >>"$work/$sys.wfind"
+}
+
 requests() { getfattr --only-values -n user.packagefs.requests "$mnt" 2>/dev/null || true; }
 
 # Unmounts whatever is left at $mnt (an interrupted run).

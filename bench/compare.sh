@@ -135,17 +135,7 @@ for run in $(seq "$runs"); do
     for sys in "${systems[@]}"; do
         say "run $run/$runs: $sys"
         # Mount (packagefs: index cache emptied), cold find, warm find.
-        [ "$sys" != packagefs ] || clear_index
-        drop
-        timed_mount "$sys" >>"$work/$sys.mount"
-        t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >"$work/$sys.list"; t1=$(now)
-        ms "$t0" "$t1" >>"$work/$sys.find"
-        if [ "$sys" = packagefs ]; then
-            # The FUSE requests the mount and the cold find cost, by kind.
-            requests >"$work/packagefs.requests"
-        fi
-        t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >/dev/null; t1=$(now)
-        ms "$t0" "$t1" >>"$work/$sys.wfind"
+        mount_and_find "$sys"
         entries[$sys]=$(wc -l <"$work/$sys.list")
         # The peak so far is the index and the tree, before any file is read.
         keep_peak "$sys" rss_index

@@ -128,16 +128,7 @@ done
 for round in $(seq "$rounds"); do
     for sys in "${systems[@]}"; do
         say "round $round/$rounds: $sys: mount, cold find, warm find"
-        [ "$sys" != packagefs ] || clear_index
-        drop
-        timed_mount "$sys" >>"$work/$sys.mount"
-        t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >"$work/$sys.list"; t1=$(now)
-        ms "$t0" "$t1" >>"$work/$sys.find"
-        if [ "$sys" = packagefs ]; then
-            requests >"$work/packagefs.requests"
-        fi
-        t0=$(now); find "$mnt" -printf '%p %s %m %y\n' >/dev/null; t1=$(now)
-        ms "$t0" "$t1" >>"$work/$sys.wfind"
+        mount_and_find "$sys"
         entries[$sys]=$(wc -l <"$work/$sys.list")
         r=$(peak_kib "$sys")
         if [ "${r:-0}" -gt "${rss[$sys]}" ]; then rss[$sys]=$r; fi
