@@ -229,6 +229,16 @@ fn reseal(image: &mut [u8]) {
     image[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Header count `i` of `image` (0 nodes, 1 shadows, 2 refused, 3 shine).
+fn count(image: &[u8], i: usize) -> usize {
+    u32::from_le_bytes(image[16 + i * 4..20 + i * 4].try_into().unwrap()) as usize
+}
+
+/// Overwrite a little-endian u32 at byte `at` of `image`.
+fn set_word(image: &mut [u8], at: usize, value: u32) {
+    image[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
 /// Overwrite little-endian u32 number `word` of node `node` of `image`.
 fn set_node_word(image: &mut [u8], node: usize, word: usize, value: u32) {
     let at = 48 + 32 + node * 16 + word * 4;
@@ -292,7 +302,48 @@ fn damaged_truncated_or_forged_images_are_refused_and_replaced() {
             }),
         ),
     ];
-    for (what, damage) in cases {
+    let tmp = fresh.root().lookup(b"tmp").unwrap().index() as usize;
+    let cases2: Vec<(&str, Damage)> = vec![
+        (
+            "a second root",
+            Box::new(|b: &mut Vec<u8>| {
+                set_node_word(b, 1, 0, u32::MAX);
+                reseal(b)
+            }),
+        ),
+        (
+            "shine-through name out of range",
+            Box::new(move |b: &mut Vec<u8>| {
+                set_node_word(b, tmp, 1, 2);
+                reseal(b)
+            }),
+        ),
+        (
+            "hidden node out of range",
+            Box::new(|b: &mut Vec<u8>| {
+                let at = 48 + 32 + count(b, 0) * 16;
+                set_word(b, at, 1_000_000);
+                reseal(b)
+            }),
+        ),
+        (
+            "hidden node out of range",
+            Box::new(|b: &mut Vec<u8>| {
+                let at = 48 + 32 + count(b, 0) * 16 + 4;
+                set_word(b, at, 77);
+                reseal(b)
+            }),
+        ),
+        (
+            "shine-through nodes out of range",
+            Box::new(|b: &mut Vec<u8>| {
+                let at = 48 + 32 + count(b, 0) * 16 + (count(b, 1) + count(b, 2)) * 12;
+                set_word(b, at, 1_000_000);
+                reseal(b)
+            }),
+        ),
+    ];
+    for (what, damage) in cases.into_iter().chain(cases2) {
         let mut bytes = good.clone();
         damage(&mut bytes);
         std::fs::write(&image, &bytes).unwrap();
