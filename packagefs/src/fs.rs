@@ -432,15 +432,11 @@ impl Snapshot {
     /// Read up to `size` bytes of file `ino` at `offset`.
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, FsError> {
         let node = self.node(ino)?;
-        match node.kind() {
-            EntryKind::File => {}
-            EntryKind::Directory => return Err(FsError::IsDir),
-            EntryKind::Symlink => return Err(FsError::Invalid),
-        }
         let (Some(entry), Some(mp), Some(pkg)) =
             (node.entry_id(), node.package(), node.package_index())
         else {
-            return Err(FsError::Invalid);
+            // The root and synthetic shine-through directories.
+            return Err(FsError::IsDir);
         };
         self.read_entry(mp, entry, offset, size, Some(pkg), || node.path())
     }
@@ -449,7 +445,9 @@ impl Snapshot {
     /// through this snapshot's chunk cache: a file of this tree (`pkg`: its
     /// package's index in the tree, for the read-ahead workers), or one
     /// that only an orphan still names (`None`: no read-ahead). `path`
-    /// names the file in a read error's log line.
+    /// names the file in a read error's log line. A directory entry is
+    /// `IsDir`, a symlink or an entry `mp` does not have `Invalid`: the one
+    /// check of the kind on the read path.
     pub fn read_entry(
         &self,
         mp: &MountedPackage,
@@ -463,8 +461,10 @@ impl Snapshot {
         if usize::try_from(entry).map_or(true, |e| e >= toc.len()) {
             return Err(FsError::Invalid);
         }
-        if toc.entry(entry).kind() != EntryKind::File {
-            return Err(FsError::Invalid);
+        match toc.entry(entry).kind() {
+            EntryKind::File => {}
+            EntryKind::Directory => return Err(FsError::IsDir),
+            EntryKind::Symlink => return Err(FsError::Invalid),
         }
         let data = toc.data(entry);
         let len = data.len();

@@ -563,7 +563,10 @@ impl Filesystem for FuseFs {
     ) {
         self.requests.count(Op::Read);
         tracing::trace!("read ino {} offset {offset} size {size}", ino.0);
-        let fs = self.volume.read();
+        // Not the read guard: decompressing must not hold up a swap. An
+        // inode's content never changes (an updated file gets a new inode),
+        // so a read needs no ordering against invalidations.
+        let fs = self.volume.current();
         // A file opened before a live change removed or updated it reads on
         // from its package, through its orphaned inode.
         let read = || match fs.read(ino.0, offset, size) {
