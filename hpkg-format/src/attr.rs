@@ -235,6 +235,12 @@ impl Section {
         self.minor
     }
 
+    /// Length of the string subsection at the start of [`Section::bytes`]
+    /// (the string table; the attribute list follows it).
+    pub fn strings_length(&self) -> usize {
+        self.list_start
+    }
+
     /// Number of strings in the table.
     pub fn string_count(&self) -> usize {
         self.strings.len()

@@ -6,12 +6,13 @@
 //! still reads file data from the package file.
 //!
 //! ```text
-//! ImageHeader        216 bytes: magic, version, byte-order mark, CRC-32,
+//! ImageHeader        224 bytes: magic, version, byte-order mark, CRC-32,
 //!                    the key, the package file's stamp and size, the table
 //!                    sizes, the package's 80-byte header
-//! entries            entry_count × 48 bytes (toc::Entry, as in memory)
+//! entries            entry_count × 32 bytes (toc::Entry, as in memory)
 //! attributes         attr_count × 32 bytes (toc::EntryAttr, as in memory)
-//! TOC section        toc_length bytes (names, symlink targets, inline data)
+//! string arena       arena_length bytes (names, symlink targets, inline
+//!                    data; never longer than the package's TOC section)
 //! package attributes attributes_length bytes (parsed again: it is small)
 //! ```
 //!
@@ -47,7 +48,7 @@ use crate::toc::{Entry, EntryAttr, TableError, Toc};
 /// The first eight bytes of an index image.
 pub const MAGIC: [u8; 8] = *b"hpkgidx\0";
 /// The version of the image layout this crate writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Written in native byte order: reads back the same only on a machine of
 /// the same byte order.
 const BYTE_ORDER: u32 = 0x0102_0304;
@@ -109,10 +110,12 @@ struct ImageHeader {
     attr_count: u64,
     toc_length: u64,
     attributes_length: u64,
+    /// Length of the TOC's string arena.
+    arena_length: u64,
     package_header: HpkgHeader,
 }
 
-const _: () = assert!(HEADER_SIZE == 216);
+const _: () = assert!(HEADER_SIZE == 224);
 const CHECKSUM_AT: usize = std::mem::offset_of!(ImageHeader, checksum);
 
 /// Why an index image cannot be used. [`ImageError::is_stale`] tells an
@@ -155,16 +158,19 @@ pub enum ImageError {
         /// The limit.
         limit: u64,
     },
-    /// More table records than the TOC section has bytes: no parse makes
-    /// that (every entry and attribute takes bytes of the section).
+    /// More table records or arena bytes than the TOC section has bytes:
+    /// no parse makes that (every entry and attribute takes bytes of the
+    /// section, and the arena holds strings copied from it).
     #[error(
-        "index image: {entries} entries and {attrs} attributes for a TOC of {toc_length} bytes"
+        "index image: {entries} entries, {attrs} attributes and {arena} arena bytes for a TOC of {toc_length} bytes"
     )]
     Counts {
         /// Entries claimed.
         entries: u64,
         /// Attributes claimed.
         attrs: u64,
+        /// Arena bytes claimed.
+        arena: u64,
         /// The TOC section's length.
         toc_length: u64,
     },
@@ -196,10 +202,11 @@ pub enum ImageError {
 
 impl ImageError {
     /// Whether the image is of another version of the package file (its
-    /// stamp, size or header differ): an image to replace, not a damaged
-    /// one.
+    /// stamp, size or header differ) or was written in another image
+    /// layout version (by an older or newer packagefs): an image to
+    /// replace, not a damaged one.
     pub fn is_stale(&self) -> bool {
-        matches!(self, ImageError::Stale(_))
+        matches!(self, ImageError::Stale(_) | ImageError::Version(_))
     }
 }
 
@@ -215,7 +222,7 @@ pub fn open_and_encode(
     let toc = package.toc();
     let entries = toc.entries().as_bytes();
     let attrs = toc.all_attrs().as_bytes();
-    let section = toc.section_bytes();
+    let arena = toc.arena();
     let attributes = &parsed.attributes;
     let header = ImageHeader {
         magic: MAGIC,
@@ -229,18 +236,19 @@ pub fn open_and_encode(
         package_size: package.file_size(),
         entry_count: toc.entries().len() as u64,
         attr_count: toc.all_attrs().len() as u64,
-        toc_length: section.len() as u64,
+        toc_length: parsed.header.toc_length.get(),
         attributes_length: attributes.len() as u64,
+        arena_length: arena.len() as u64,
         package_header: parsed.header,
     };
     let mut image = Vec::with_capacity(
-        HEADER_SIZE + entries.len() + attrs.len() + section.len() + attributes.len(),
+        HEADER_SIZE + entries.len() + attrs.len() + arena.len() + attributes.len(),
     );
     for part in [
         header.as_bytes(),
         entries,
         attrs,
-        section,
+        arena,
         attributes.as_slice(),
     ] {
         image.extend_from_slice(part);
@@ -291,10 +299,12 @@ pub fn load(
             return Err(ImageError::Limit { what, value, limit });
         }
     }
-    if h.entry_count > h.toc_length || h.attr_count > h.toc_length {
+    if h.entry_count > h.toc_length || h.attr_count > h.toc_length || h.arena_length > h.toc_length
+    {
         return Err(ImageError::Counts {
             entries: h.entry_count,
             attrs: h.attr_count,
+            arena: h.arena_length,
             toc_length: h.toc_length,
         });
     }
@@ -306,7 +316,7 @@ pub fn load(
                 .checked_mul(std::mem::size_of::<EntryAttr>() as u64),
         )
         .and_then(|(e, a)| e.checked_add(a))
-        .and_then(|t| t.checked_add(h.toc_length))
+        .and_then(|t| t.checked_add(h.arena_length))
         .and_then(|t| t.checked_add(h.attributes_length))
         .and_then(|t| t.checked_add(HEADER_SIZE as u64));
     if expected != Some(len) {
@@ -323,7 +333,7 @@ pub fn load(
         .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
     let mut attrs = EntryAttr::new_vec_zeroed(h.attr_count as usize)
         .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    let mut section = vec![0u8; h.toc_length as usize];
+    let mut arena = vec![0u8; h.arena_length as usize];
     let mut attributes = vec![0u8; h.attributes_length as usize];
     let mut crc = crc32fast::Hasher::new();
     let mut zeroed = raw;
@@ -333,7 +343,7 @@ pub fn load(
     for part in [
         entries.as_mut_bytes(),
         attrs.as_mut_bytes(),
-        section.as_mut_slice(),
+        arena.as_mut_slice(),
         attributes.as_mut_slice(),
     ] {
         image.read_exact_at(part, at)?;
@@ -370,6 +380,6 @@ pub fn load(
     }
 
     let heap = Heap::open(package, geo)?;
-    let toc = Toc::from_tables(section, entries, attrs, heap.size())?;
+    let toc = Toc::from_tables(arena, entries, attrs, heap.size())?;
     Ok(Package::from_parts(file_size, &now, heap, attributes, toc)?)
 }

@@ -1,8 +1,13 @@
-//! The TOC as a compact index (`docs/hpkg-format.md` §8): one fixed 48-byte [`Entry`] per node
-//! in depth-first order, names and symlink targets as spans into the TOC
-//! section buffer, extended attributes in one side table. Parsing allocates
-//! nothing per entry: the entry and attribute vectors grow amortised, strings
-//! are never copied.
+//! The TOC as a compact index (`docs/hpkg-format.md` §8): one fixed 32-byte [`Entry`] per node
+//! in depth-first order, extended attributes in one side table sorted by
+//! entry, and one string arena holding only what the accessors return:
+//! names, symlink targets, inline data and attribute names. The arena starts
+//! with a copy of the TOC's string table, so a name stored there once (the
+//! writer puts every string used twice in it) is shared by all the entries
+//! that use it; inline strings are appended, each with its NUL. The raw TOC
+//! section (tags, LEB128 numbers, times, permissions) is dropped after the
+//! parse. Parsing allocates nothing per entry: the tables and the arena grow
+//! amortised.
 //!
 //! A directory's descendants directly follow it; `subtree_end` is the index
 //! one past its last descendant, so its children are found by hopping from
@@ -15,7 +20,9 @@
 //!
 //! Times: the index keeps the modification time with nanoseconds, which is
 //! what Haiku's packagefs shows for every time of a node; access and creation
-//! times are validated and dropped.
+//! times are validated and dropped. Seconds and nanoseconds share one 64-bit
+//! word (34 bits of signed seconds, 30 of nanoseconds, as ext4's extra time
+//! fields), so seconds are clamped to the years 1697 to 2242.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -67,10 +74,24 @@ impl EntryKind {
     }
 }
 
-const FLAG_INLINE: u8 = 1;
-const FLAG_MODE_SET: u8 = 2;
+/// Bits of [`Entry::bits`]: the permission bits, then the kind's code,
+/// then two flags.
+const MODE_MASK: u16 = 0o7777;
+const KIND_SHIFT: u16 = 12;
+const KIND_MASK: u16 = 0b11 << KIND_SHIFT;
+/// The payload (inline data, symlink target) is in the arena.
+const FLAG_INLINE: u16 = 1 << 14;
+/// Permissions were stored (a later file type keeps them).
+const FLAG_MODE_SET: u16 = 1 << 15;
 /// The only bit of [`EntryAttr::flags`]: the payload is inline.
 const ATTR_INLINE: u8 = 1;
+/// Sizes are kept in 48 bits: a payload of 256 TiB or more is refused.
+pub const MAX_PAYLOAD: u64 = (1 << 48) - 1;
+/// Bits of nanoseconds in a packed modification time.
+const NANOS_BITS: u32 = 30;
+/// Earliest and latest seconds a packed modification time holds.
+const MTIME_MIN: i64 = -(1 << 33);
+const MTIME_MAX: i64 = (1 << 33) - 1;
 
 /// Where payload bytes live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,45 +122,49 @@ impl Data<'_> {
     }
 }
 
-/// One node of the archive: 48 bytes, plain old data (the kind is stored as
-/// its code so that any bytes are a value; `Toc::from_tables` checks it).
+/// One node of the archive: 32 bytes, plain old data (any bytes are a
+/// value; `Toc::from_tables` checks that they are one the parser makes).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct Entry {
-    /// Heap offset of the data, section offset of inline data or of the
+    /// Heap offset of the data, or arena offset of inline data or of the
     /// symlink target.
     data_offset: u64,
-    data_size: u64,
-    mtime: i64,
-    mtime_nanos: u32,
+    /// Low 32 bits of the payload size.
+    size_lo: u32,
+    /// High 16 bits of the payload size.
+    size_hi: u16,
+    /// Permission bits, kind code and flags.
+    bits: u16,
+    /// Seconds (high 34 bits, signed) and nanoseconds (low 30 bits).
+    mtime: u64,
+    /// Arena offset of the NUL-terminated name.
     name_off: u32,
     subtree_end: u32,
-    attrs_start: u32,
-    name_len: u16,
-    attrs_len: u16,
-    mode: u16,
-    kind: u8,
-    flags: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() == 48);
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
 
 impl Entry {
     /// Kind of node.
     pub fn kind(&self) -> EntryKind {
         // Every table is checked (parsed, or `Toc::from_tables`): the code
         // is valid, the fallback is never taken.
-        EntryKind::from_code(u64::from(self.kind)).unwrap_or(EntryKind::File)
+        EntryKind::from_code(u64::from((self.bits & KIND_MASK) >> KIND_SHIFT))
+            .unwrap_or(EntryKind::File)
     }
 
     /// Permission bits (including setuid, setgid, sticky), type default applied.
     pub fn mode(&self) -> u16 {
-        self.mode
+        self.bits & MODE_MASK
     }
 
     /// Modification time: seconds since the epoch and nanoseconds.
     pub fn mtime(&self) -> (i64, u32) {
-        (self.mtime, self.mtime_nanos)
+        (
+            (self.mtime as i64) >> NANOS_BITS,
+            (self.mtime & ((1 << NANOS_BITS) - 1)) as u32,
+        )
     }
 
     /// Size as `lstat` reports it: data length of a file, target length of a
@@ -147,7 +172,7 @@ impl Entry {
     pub fn size(&self) -> u64 {
         match self.kind() {
             EntryKind::Directory => 0,
-            _ => self.data_size,
+            _ => self.payload_size(),
         }
     }
 
@@ -155,17 +180,54 @@ impl Entry {
     pub fn subtree_end(&self) -> EntryId {
         self.subtree_end
     }
+
+    fn payload_size(&self) -> u64 {
+        u64::from(self.size_lo) | u64::from(self.size_hi) << 32
+    }
+
+    fn inline(&self) -> bool {
+        self.bits & FLAG_INLINE != 0
+    }
+
+    fn set_kind(&mut self, kind: EntryKind) {
+        self.bits = (self.bits & !KIND_MASK) | (kind as u16) << KIND_SHIFT;
+    }
+
+    fn set_mode(&mut self, mode: u16) {
+        self.bits = (self.bits & !MODE_MASK) | (mode & MODE_MASK);
+    }
+
+    /// Set the payload; `size` is at most [`MAX_PAYLOAD`] (checked by the caller).
+    fn set_payload(&mut self, offset: u64, size: u64, inline: bool) {
+        self.data_offset = offset;
+        self.size_lo = size as u32;
+        self.size_hi = (size >> 32) as u16;
+        if inline {
+            self.bits |= FLAG_INLINE;
+        } else {
+            self.bits &= !FLAG_INLINE;
+        }
+    }
+
+    fn set_mtime(&mut self, secs: i64, nanos: u32) {
+        let secs = secs.clamp(MTIME_MIN, MTIME_MAX);
+        self.mtime = ((secs as u64) << NANOS_BITS) | u64::from(nanos);
+    }
 }
 
 /// An extended attribute of an entry (Haiku file attribute): 32 bytes,
-/// plain old data.
+/// plain old data. The table is sorted by entry; one entry's attributes
+/// keep the package's order.
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct EntryAttr {
     data_offset: u64,
     data_size: u64,
+    /// The entry it belongs to.
+    entry: u32,
     type_code: u32,
-    name: Span,
+    /// Arena offset of the NUL-terminated name.
+    name_off: u32,
     flags: u8,
     pad: [u8; 3],
 }
@@ -191,8 +253,8 @@ impl EntryAttr {
 /// The parsed TOC of one package.
 #[derive(Debug)]
 pub struct Toc {
-    /// The TOC section (names, symlink targets and inline data are spans of it).
-    bytes: Vec<u8>,
+    /// Names, symlink targets, inline data and attribute names.
+    arena: Vec<u8>,
     entries: Vec<Entry>,
     attrs: Vec<EntryAttr>,
 }
@@ -210,32 +272,40 @@ pub struct TableError {
     pub reason: &'static str,
 }
 
+/// An entry being parsed: its id, and the index of the last attribute it
+/// was given (its attributes must be contiguous in the package).
+struct Open {
+    id: EntryId,
+    last_attr: Option<usize>,
+}
+
 impl Toc {
     /// Parse a TOC section.
     pub fn parse(section: Section) -> Result<Toc> {
         let mut entries: Vec<Entry> = Vec::new();
         let mut attrs: Vec<EntryAttr> = Vec::new();
-        let mut stack: Vec<EntryId> = Vec::new();
+        let mut stack: Vec<Open> = Vec::new();
+        let mut arena = Arena::new(&section);
         {
             let mut r = section.reader();
             loop {
                 let Some(a) = r.next_attr()? else {
                     match stack.pop() {
-                        Some(e) => finish(&mut entries, e, &section)?,
+                        Some(e) => finish(&mut entries, e.id, &section)?,
                         None => break,
                     }
                     continue;
                 };
                 if a.id == ids::DIR_ENTRY {
-                    if let Some(&parent) = stack.last() {
-                        if entries[parent as usize].kind() != EntryKind::Directory {
+                    if let Some(parent) = stack.last() {
+                        if entries[parent.id as usize].kind() != EntryKind::Directory {
                             return Err(Error::corrupt(
                                 section.loc(a.at),
                                 "an entry inside a node that is not a directory",
                             ));
                         }
                     }
-                    let id = new_entry(&mut entries, &r, &a)?;
+                    let id = new_entry(&mut entries, &mut arena, &r, &a)?;
                     if a.has_children {
                         if stack.len() >= MAX_DEPTH {
                             return Err(Error::corrupt(
@@ -243,13 +313,16 @@ impl Toc {
                                 format!("directories nested deeper than {MAX_DEPTH}"),
                             ));
                         }
-                        stack.push(id);
+                        stack.push(Open {
+                            id,
+                            last_attr: None,
+                        });
                     } else {
                         finish(&mut entries, id, &section)?;
                     }
                     continue;
                 }
-                let Some(&e) = stack.last() else {
+                let Some(open) = stack.last_mut() else {
                     return Err(Error::corrupt(
                         section.loc(a.at),
                         format!(
@@ -259,46 +332,49 @@ impl Toc {
                         ),
                     ));
                 };
-                entry_attribute(&mut entries[e as usize], &mut attrs, &mut r, &a)?;
+                entry_attribute(&mut entries, open, &mut attrs, &mut arena, &mut r, &a)?;
             }
             r.expect_end()?;
         }
+        // A directory's attributes may follow its children's: order the
+        // table by entry, keeping each entry's own order.
+        attrs.sort_by_key(|a| a.entry);
         entries.shrink_to_fit();
         attrs.shrink_to_fit();
         Ok(Toc {
-            bytes: section.bytes,
+            arena: arena.finish(),
             entries,
             attrs,
         })
     }
 
-    /// A TOC from tables stored by an index image: the section `bytes`, the
-    /// entries and the attributes exactly as [`Toc::parse`] made them. They
-    /// are checked in one pass for everything the parser guarantees and the
-    /// accessors rely on (valid kinds and flags, names and spans inside
-    /// `bytes`, heap references inside a heap of `heap_size` bytes, subtrees
-    /// properly nested, attribute ranges inside the table), so a damaged or
-    /// forged image cannot make an accessor panic.
+    /// A TOC from tables stored by an index image: the `arena`, the entries
+    /// and the attributes exactly as [`Toc::parse`] made them. They are
+    /// checked in one pass for everything the parser guarantees and the
+    /// accessors rely on (valid kinds and flags, names and spans inside the
+    /// arena, heap references inside a heap of `heap_size` bytes, subtrees
+    /// properly nested, attributes sorted by existing entries), so a damaged
+    /// or forged image cannot make an accessor panic.
     pub(crate) fn from_tables(
-        bytes: Vec<u8>,
+        arena: Vec<u8>,
         entries: Vec<Entry>,
         attrs: Vec<EntryAttr>,
         heap_size: u64,
     ) -> Result<Toc, TableError> {
-        check_tables(&bytes, &entries, &attrs, heap_size)?;
+        check_tables(&arena, &entries, &attrs, heap_size)?;
         Ok(Toc {
-            bytes,
+            arena,
             entries,
             attrs,
         })
     }
 
-    /// The TOC section bytes the entries' spans point into.
-    pub(crate) fn section_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The string arena the entries' names and payloads point into.
+    pub(crate) fn arena(&self) -> &[u8] {
+        &self.arena
     }
 
-    /// The attribute table, in entry order.
+    /// The attribute table, sorted by entry.
     pub(crate) fn all_attrs(&self) -> &[EntryAttr] {
         &self.attrs
     }
@@ -325,12 +401,7 @@ impl Toc {
 
     /// The entry's name.
     pub fn name(&self, id: EntryId) -> &[u8] {
-        let e = &self.entries[id as usize];
-        Span {
-            off: e.name_off,
-            len: u32::from(e.name_len),
-        }
-        .get(&self.bytes)
+        cstr_at(&self.arena, self.entries[id as usize].name_off)
     }
 
     /// The target of a symlink (empty for other kinds).
@@ -339,19 +410,19 @@ impl Toc {
         if e.kind() != EntryKind::Symlink {
             return &[];
         }
-        self.span_at(e.data_offset, e.data_size)
+        self.span_at(e.data_offset, e.payload_size())
     }
 
     /// Where a regular file's content lives (empty for other kinds).
     pub fn data(&self, id: EntryId) -> Data<'_> {
         let e = &self.entries[id as usize];
         match e.kind() {
-            EntryKind::File if e.flags & FLAG_INLINE != 0 => {
-                Data::Inline(self.span_at(e.data_offset, e.data_size))
+            EntryKind::File if e.inline() => {
+                Data::Inline(self.span_at(e.data_offset, e.payload_size()))
             }
             EntryKind::File => Data::Heap {
                 offset: e.data_offset,
-                size: e.data_size,
+                size: e.payload_size(),
             },
             _ => Data::Inline(&[]),
         }
@@ -359,14 +430,14 @@ impl Toc {
 
     /// The extended attributes of an entry.
     pub fn attrs(&self, id: EntryId) -> &[EntryAttr] {
-        let e = &self.entries[id as usize];
-        let start = e.attrs_start as usize;
-        &self.attrs[start..start + usize::from(e.attrs_len)]
+        let start = self.attrs.partition_point(|a| a.entry < id);
+        let len = self.attrs[start..].partition_point(|a| a.entry == id);
+        &self.attrs[start..start + len]
     }
 
     /// An attribute's name.
     pub fn attr_name(&self, a: &EntryAttr) -> &[u8] {
-        a.name.get(&self.bytes)
+        cstr_at(&self.arena, a.name_off)
     }
 
     /// Where an attribute's payload lives.
@@ -425,20 +496,40 @@ impl Toc {
         }
     }
 
-    /// Bytes held by the index (section buffer, entries, attributes).
+    /// Bytes held by the index (arena, entries, attributes).
     pub fn memory_bytes(&self) -> usize {
-        self.bytes.capacity()
+        self.arena.capacity()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.attrs.capacity() * std::mem::size_of::<EntryAttr>()
     }
 
-    fn span_at(&self, off: u64, len: u64) -> &[u8] {
-        Span {
-            off: off as u32,
-            len: len as u32,
-        }
-        .get(&self.bytes)
+    /// Bytes of the string arena (names, symlink targets, inline data).
+    pub fn string_bytes(&self) -> usize {
+        self.arena.len()
     }
+
+    fn span_at(&self, off: u64, len: u64) -> &[u8] {
+        usize::try_from(off)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(off, len)| self.arena.get(off..off.checked_add(len)?))
+            .unwrap_or(&[])
+    }
+}
+
+/// The NUL-terminated string at `off` of `arena` (empty when out of range;
+/// the tables are checked, so it never is).
+fn cstr_at(arena: &[u8], off: u32) -> &[u8] {
+    let rest = arena.get(off as usize..).unwrap_or(&[]);
+    match memchr(rest) {
+        Some(end) => &rest[..end],
+        None => &[],
+    }
+}
+
+/// Index of the first NUL of `bytes`.
+fn memchr(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == 0)
 }
 
 /// Iterator over the children of a directory.
@@ -456,12 +547,63 @@ impl Iterator for Children<'_> {
             return None;
         }
         let id = self.next;
-        self.next = self.toc.entries[id as usize].subtree_end.max(id + 1);
+        self.next = self
+            .toc
+            .entries
+            .get(id as usize)
+            .map_or(self.end, |e| e.subtree_end.max(id + 1));
         Some(id)
     }
 }
 
-fn new_entry(entries: &mut Vec<Entry>, r: &AttrReader<'_>, a: &Attr) -> Result<EntryId> {
+/// The string arena being filled by a parse: a copy of the TOC's string
+/// table (its strings keep their section offsets), then the inline strings
+/// and payloads of the attribute list as they are met. Every string keeps
+/// its NUL, so it is never longer than the section it was copied from.
+struct Arena {
+    bytes: Vec<u8>,
+    table_end: usize,
+}
+
+impl Arena {
+    fn new(section: &Section) -> Arena {
+        let table_end = section.strings_length();
+        let mut bytes = Vec::with_capacity(table_end + section.bytes.len() / 8);
+        bytes.extend_from_slice(&section.bytes[..table_end]);
+        Arena { bytes, table_end }
+    }
+
+    /// The arena offset of the string `span` of `sec` (a string-table
+    /// string is already there; an inline one is appended with its NUL).
+    fn string(&mut self, sec: &Section, span: Span) -> u32 {
+        if (span.off as usize) < self.table_end {
+            return span.off;
+        }
+        let off = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(sec.span(span));
+        self.bytes.push(0);
+        off
+    }
+
+    /// The arena offset of inline raw bytes `span` of `sec`.
+    fn raw(&mut self, sec: &Section, span: Span) -> u32 {
+        let off = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(sec.span(span));
+        off
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.bytes.shrink_to_fit();
+        self.bytes
+    }
+}
+
+fn new_entry(
+    entries: &mut Vec<Entry>,
+    arena: &mut Arena,
+    r: &AttrReader<'_>,
+    a: &Attr,
+) -> Result<EntryId> {
     let sec = r.section();
     let name = r.str_span(a)?;
     let bytes = sec.span(name);
@@ -471,24 +613,20 @@ fn new_entry(entries: &mut Vec<Entry>, r: &AttrReader<'_>, a: &Attr) -> Result<E
             format!("invalid entry name {:?}", String::from_utf8_lossy(bytes)),
         ));
     }
-    let name_len = u16::try_from(name.len)
-        .map_err(|_| Error::corrupt(sec.loc(a.at), format!("entry name of {} bytes", name.len)))?;
     let id = u32::try_from(entries.len())
         .map_err(|_| Error::corrupt(sec.loc(a.at), "more than 4 billion entries"))?;
-    entries.push(Entry {
+    let mut entry = Entry {
         data_offset: 0,
-        data_size: 0,
+        size_lo: 0,
+        size_hi: 0,
+        bits: 0,
         mtime: 0,
-        mtime_nanos: 0,
-        name_off: name.off,
+        name_off: arena.string(sec, name),
         subtree_end: id + 1,
-        attrs_start: 0,
-        name_len,
-        attrs_len: 0,
-        mode: EntryKind::File.default_mode(),
-        kind: EntryKind::File as u8,
-        flags: 0,
-    });
+    };
+    entry.set_kind(EntryKind::File);
+    entry.set_mode(EntryKind::File.default_mode());
+    entries.push(entry);
     Ok(id)
 }
 
@@ -516,58 +654,76 @@ fn nanos(r: &AttrReader<'_>, a: &Attr) -> Result<u32> {
     Ok(v as u32)
 }
 
+/// `size` if a payload of that size can be kept.
+fn payload_size(sec: &Section, a: &Attr, size: u64) -> Result<u64> {
+    if size > MAX_PAYLOAD {
+        return Err(Error::corrupt(
+            sec.loc(a.at),
+            format!("payload of {size} bytes (at most {MAX_PAYLOAD} are supported)"),
+        ));
+    }
+    Ok(size)
+}
+
 fn entry_attribute(
-    e: &mut Entry,
+    entries: &mut [Entry],
+    open: &mut Open,
     attrs: &mut Vec<EntryAttr>,
+    arena: &mut Arena,
     r: &mut AttrReader<'_>,
     a: &Attr,
 ) -> Result<()> {
     let sec = r.section();
+    let e = &mut entries[open.id as usize];
     let mut children_read = false;
     match a.id {
         ids::FILE_TYPE => {
             let v = r.uint(a)?;
             let kind = EntryKind::from_code(v)
                 .ok_or_else(|| Error::corrupt(sec.loc(a.at), format!("unknown file type {v}")))?;
-            e.kind = kind as u8;
-            if e.flags & FLAG_MODE_SET == 0 {
-                e.mode = kind.default_mode();
+            e.set_kind(kind);
+            if e.bits & FLAG_MODE_SET == 0 {
+                e.set_mode(kind.default_mode());
             }
         }
         ids::FILE_PERMISSIONS => {
-            e.mode = (r.uint(a)? & 0o7777) as u16;
-            e.flags |= FLAG_MODE_SET;
+            e.set_mode((r.uint(a)? & 0o7777) as u16);
+            e.bits |= FLAG_MODE_SET;
         }
-        ids::FILE_MTIME => e.mtime = i64::try_from(r.uint(a)?).unwrap_or(i64::MAX),
-        ids::FILE_MTIME_NANOS => e.mtime_nanos = nanos(r, a)?,
+        ids::FILE_MTIME => {
+            let secs = i64::try_from(r.uint(a)?).unwrap_or(i64::MAX);
+            e.set_mtime(secs, e.mtime().1);
+        }
+        ids::FILE_MTIME_NANOS => {
+            let nanos = nanos(r, a)?;
+            e.set_mtime(e.mtime().0, nanos);
+        }
         ids::FILE_ATIME_NANOS | ids::FILE_CRTIME_NANOS => {
             nanos(r, a)?;
         }
         ids::DATA => match a.value {
             Value::RawInline(span) => {
-                e.data_offset = u64::from(span.off);
-                e.data_size = u64::from(span.len);
-                e.flags |= FLAG_INLINE;
+                let off = arena.raw(sec, span);
+                e.set_payload(u64::from(off), u64::from(span.len), true);
             }
             Value::RawHeap { offset, size } => {
-                e.data_offset = offset;
-                e.data_size = size;
-                e.flags &= !FLAG_INLINE;
+                e.set_payload(offset, payload_size(sec, a, size)?, false);
             }
             _ => return Err(Error::corrupt(sec.loc(a.at), "data is not raw")),
         },
         ids::SYMLINK_PATH => {
             let span = r.str_span(a)?;
-            e.data_offset = u64::from(span.off);
-            e.data_size = u64::from(span.len);
-            e.flags |= FLAG_INLINE;
+            let off = arena.string(sec, span);
+            e.set_payload(u64::from(off), u64::from(span.len), true);
         }
         ids::FILE_ATTRIBUTE => {
+            let name = r.str_span(a)?;
             let mut at = EntryAttr {
                 data_offset: 0,
                 data_size: 0,
+                entry: open.id,
                 type_code: 0,
-                name: r.str_span(a)?,
+                name_off: arena.string(sec, name),
                 flags: ATTR_INLINE,
                 pad: [0; 3],
             };
@@ -584,7 +740,7 @@ fn entry_attribute(
                             })?;
                         }
                         (ids::DATA, Value::RawInline(span)) => {
-                            at.data_offset = u64::from(span.off);
+                            at.data_offset = u64::from(arena.raw(sec, span));
                             at.data_size = u64::from(span.len);
                             at.flags = ATTR_INLINE;
                         }
@@ -601,20 +757,21 @@ fn entry_attribute(
                 }
                 children_read = true;
             }
-            if e.attrs_len == 0 {
-                e.attrs_start = u32::try_from(attrs.len())
-                    .map_err(|_| Error::corrupt(sec.loc(a.at), "more than 4 billion attributes"))?;
-            } else if e.attrs_start as usize + usize::from(e.attrs_len) != attrs.len() {
-                // Attributes of one entry must be contiguous: an entry's
-                // attributes come before its child entries (spec §8.2).
+            // Attributes of one entry must be contiguous: an entry's
+            // attributes come before its child entries (spec §8.2).
+            if open.last_attr.is_some_and(|last| last + 1 != attrs.len()) {
                 return Err(Error::corrupt(
                     sec.loc(a.at),
                     "file attribute after the entry's child entries",
                 ));
             }
-            e.attrs_len = e.attrs_len.checked_add(1).ok_or_else(|| {
-                Error::corrupt(sec.loc(a.at), "more than 65535 attributes on one entry")
-            })?;
+            if attrs.len() >= u32::MAX as usize {
+                return Err(Error::corrupt(
+                    sec.loc(a.at),
+                    "more than 4 billion attributes",
+                ));
+            }
+            open.last_attr = Some(attrs.len());
             attrs.push(at);
         }
         // Owner, group, atime, crtime: parsed and ignored, as Haiku does;
@@ -629,7 +786,7 @@ fn entry_attribute(
 
 /// The checks of `Toc::from_tables`.
 fn check_tables(
-    bytes: &[u8],
+    arena: &[u8],
     entries: &[Entry],
     attrs: &[EntryAttr],
     heap_size: u64,
@@ -647,64 +804,54 @@ fn check_tables(
             "more than 4 billion entries or attributes",
         ));
     }
-    if bytes.len() as u64 > u64::from(u32::MAX) {
-        return Err(fail("entry", 0, "a TOC section beyond 4 GiB"));
+    if arena.len() as u64 > u64::from(u32::MAX) {
+        return Err(fail("entry", 0, "a string arena beyond 4 GiB"));
     }
-    let in_section = |off: u64, len: u64| {
+    let in_arena = |off: u64, len: u64| {
         off.checked_add(len)
-            .is_some_and(|end| end <= bytes.len() as u64)
+            .is_some_and(|end| end <= arena.len() as u64)
     };
     let in_heap = |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= heap_size);
+    // A NUL-terminated string inside the arena.
+    let string_at = |off: u32| {
+        arena
+            .get(off as usize..)
+            .and_then(|rest| memchr(rest).map(|end| &rest[..end]))
+    };
     // Subtree ends of the open directories, innermost last.
     let mut open: Vec<u64> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let i = i as u64;
         let bad = |reason| fail("entry", i, reason);
-        let kind = EntryKind::from_code(u64::from(e.kind)).ok_or(bad("unknown kind"))?;
-        if e.flags & !(FLAG_INLINE | FLAG_MODE_SET) != 0 {
-            return Err(bad("unknown flags"));
-        }
-        if e.mode > 0o7777 {
-            return Err(bad("mode beyond the permission bits"));
-        }
-        if e.mtime_nanos > 999_999_999 {
+        let code = u64::from((e.bits & KIND_MASK) >> KIND_SHIFT);
+        let kind = EntryKind::from_code(code).ok_or(bad("unknown kind"))?;
+        if e.mtime().1 > 999_999_999 {
             return Err(bad("nanoseconds beyond a second"));
         }
-        let name_off = u64::from(e.name_off);
-        let name_len = u64::from(e.name_len);
-        if !in_section(name_off, name_len) {
-            return Err(bad("name outside the TOC section"));
-        }
-        let name = &bytes[name_off as usize..(name_off + name_len) as usize];
-        if name.is_empty()
-            || name == b"."
-            || name == b".."
-            || name.contains(&b'/')
-            || name.contains(&0)
-        {
+        let Some(name) = string_at(e.name_off) else {
+            return Err(bad("name outside the string arena"));
+        };
+        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
             return Err(bad("invalid name"));
         }
+        let size = e.payload_size();
         match kind {
-            EntryKind::File if e.flags & FLAG_INLINE != 0 => {
-                if e.data_size > MAX_INLINE_DATA || !in_section(e.data_offset, e.data_size) {
-                    return Err(bad("inline data outside the TOC section"));
+            EntryKind::File if e.inline() => {
+                if size > MAX_INLINE_DATA || !in_arena(e.data_offset, size) {
+                    return Err(bad("inline data outside the string arena"));
                 }
             }
             EntryKind::File => {
-                if !in_heap(e.data_offset, e.data_size) {
+                if !in_heap(e.data_offset, size) {
                     return Err(bad("data outside the heap"));
                 }
             }
             EntryKind::Symlink => {
-                if !in_section(e.data_offset, e.data_size) {
-                    return Err(bad("symlink target outside the TOC section"));
+                if !in_arena(e.data_offset, size) {
+                    return Err(bad("symlink target outside the string arena"));
                 }
             }
             EntryKind::Directory => {}
-        }
-        let attrs_end = u64::from(e.attrs_start) + u64::from(e.attrs_len);
-        if attrs_end > attrs.len() as u64 {
-            return Err(bad("attributes outside the attribute table"));
         }
         while open.last().is_some_and(|&end| end <= i) {
             open.pop();
@@ -724,21 +871,26 @@ fn check_tables(
             open.push(end);
         }
     }
+    let mut previous = 0;
     for (i, a) in attrs.iter().enumerate() {
         let bad = |reason| fail("attribute", i as u64, reason);
         if a.flags & !ATTR_INLINE != 0 || a.pad != [0; 3] {
             return Err(bad("unknown flags"));
         }
-        if !in_section(u64::from(a.name.off), u64::from(a.name.len)) {
-            return Err(bad("name outside the TOC section"));
+        if u64::from(a.entry) >= n || a.entry < previous {
+            return Err(bad("not sorted by existing entries"));
+        }
+        previous = a.entry;
+        if string_at(a.name_off).is_none() {
+            return Err(bad("name outside the string arena"));
         }
         let data_ok = if a.inline() {
-            in_section(a.data_offset, a.data_size)
+            a.data_size <= MAX_INLINE_DATA && in_arena(a.data_offset, a.data_size)
         } else {
             in_heap(a.data_offset, a.data_size)
         };
         if !data_ok {
-            return Err(bad("data outside the TOC section or the heap"));
+            return Err(bad("data outside the string arena or the heap"));
         }
     }
     Ok(())

@@ -204,12 +204,12 @@ fn forged_tables_are_refused_without_panics() {
     for path in golden_packages() {
         let (parsed, image) = image_of(&path);
         let entries = parsed.toc().len();
-        let table_end = HEADER_SIZE + entries * 48 + 32 * attrs_count(&parsed);
+        let table_end = HEADER_SIZE + entries * 32 + 32 * attrs_count(&parsed);
         // Every byte of the entry and attribute tables set to 0xff, one at
         // a time, with a valid checksum: an error or (a field that any
         // value fits, like a time) a package, never a panic.
         let mut refused = 0;
-        for at in HEADER_SIZE..table_end.min(HEADER_SIZE + 48 * 64) {
+        for at in HEADER_SIZE..table_end.min(HEADER_SIZE + 32 * 64) {
             let mut bad = image.clone();
             if bad[at] == 0xff {
                 continue;
@@ -231,17 +231,17 @@ fn forged_subtree_and_name_are_named() {
     let path = &golden_packages()[0];
     let (parsed, image) = image_of(path);
     assert!(parsed.toc().len() > 1);
-    // Entry 0's subtree end (offset 32 in the entry) beyond the table.
+    // Entry 0's subtree end (offset 28 in the entry) beyond the table.
     let mut bad = image.clone();
-    let at = HEADER_SIZE + 32;
+    let at = HEADER_SIZE + 28;
     bad[at..at + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
     forge_checksum(&mut bad);
     let e = load(&bad, path).unwrap_err();
     assert!(e.to_string().contains("entry 0: subtree end"), "{e}");
-    // Entry 0's name length (offset 40) beyond the TOC section.
+    // Entry 0's name (offset 24) beyond the string arena.
     let mut bad = image.clone();
-    let at = HEADER_SIZE + 40;
-    bad[at..at + 2].copy_from_slice(&u16::MAX.to_ne_bytes());
+    let at = HEADER_SIZE + 24;
+    bad[at..at + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
     forge_checksum(&mut bad);
     let e = load(&bad, path).unwrap_err();
     assert!(e.to_string().contains("entry 0: name"), "{e}");
@@ -323,10 +323,25 @@ fn each_header_check_names_what_is_wrong() {
         |e| matches!(e, ImageError::Counts { .. }),
         "attribute count",
     );
-    // A TOC one byte shorter than the package header says, the image one
-    // byte shorter too: consistent lengths, but not this package's sections.
     let mut bad = image.clone();
-    bad.pop();
+    set_u64(&mut bad, 136, toc_length + 1);
+    check(
+        &bad,
+        |e| matches!(e, ImageError::Counts { .. }),
+        "arena length",
+    );
+    // An arena one byte longer than stored: the lengths do not add up.
+    let mut bad = image.clone();
+    set_u64(&mut bad, 136, field(136) + 1);
+    check(
+        &bad,
+        |e| matches!(e, ImageError::Length { .. }),
+        "image length",
+    );
+    // A TOC one byte shorter than the package header says (the arena is
+    // shorter still): consistent lengths, but not this package's sections.
+    let mut bad = image.clone();
+    assert!(field(136) < toc_length - 1);
     set_u64(&mut bad, 120, toc_length - 1);
     check(&bad, |e| matches!(e, ImageError::Sections), "TOC length");
     let mut bad = image.clone();
@@ -337,6 +352,18 @@ fn each_header_check_names_what_is_wrong() {
         |e| matches!(e, ImageError::Sections),
         "attributes length",
     );
+    // An image of another layout version (an older or newer packagefs
+    // wrote it) is to be replaced, not reported as damage.
+    let mut bad = image.clone();
+    bad[8..12].copy_from_slice(&(index_image::VERSION - 1).to_ne_bytes());
+    forge_checksum(&mut bad);
+    let got = load(&bad, path);
+    assert!(
+        got.as_ref()
+            .is_err_and(|e| matches!(e, ImageError::Version(v) if *v == index_image::VERSION - 1)),
+        "{got:?}"
+    );
+    assert!(got.is_err_and(|e| e.is_stale()), "another version is stale");
     // A damaged image is not a stale one.
     let mut bad = image.clone();
     bad[HEADER_SIZE] ^= 1;
