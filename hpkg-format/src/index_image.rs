@@ -210,20 +210,37 @@ impl ImageError {
     }
 }
 
+/// What an index image holds beyond the package's index: the header and
+/// the package-attributes section as read from the file. Kept from the
+/// parse until the image is written, so that the image can be encoded
+/// later (after the mount is ready) from the package as it is in memory.
+#[derive(Debug, Clone)]
+pub struct ImageParts {
+    header: HpkgHeader,
+    attributes: Vec<u8>,
+}
+
 /// Open and index the package in `source`, as [`Package::from_source`],
-/// and encode its index image under `key`, for a file with stamp `stamp`.
-pub fn open_and_encode(
-    source: Arc<dyn ReadAt>,
-    key: &[u8; 32],
-    stamp: &FileStamp,
-) -> crate::Result<(Package, Vec<u8>)> {
+/// keeping what its index image needs besides the package ([`encode`]).
+pub fn open_for_image(source: Arc<dyn ReadAt>) -> crate::Result<(Package, ImageParts)> {
     let parsed = Package::parse(source)?;
-    let package = parsed.package;
+    Ok((
+        parsed.package,
+        ImageParts {
+            header: parsed.header,
+            attributes: parsed.attributes,
+        },
+    ))
+}
+
+/// The index image of `package` (opened by [`open_for_image`], which gave
+/// `parts`) under `key`, for a file with stamp `stamp`.
+pub fn encode(package: &Package, parts: &ImageParts, key: &[u8; 32], stamp: &FileStamp) -> Vec<u8> {
     let toc = package.toc();
     let entries = toc.entries().as_bytes();
     let attrs = toc.all_attrs().as_bytes();
     let arena = toc.arena();
-    let attributes = &parsed.attributes;
+    let attributes = &parts.attributes;
     let header = ImageHeader {
         magic: MAGIC,
         version: VERSION,
@@ -236,10 +253,10 @@ pub fn open_and_encode(
         package_size: package.file_size(),
         entry_count: toc.entries().len() as u64,
         attr_count: toc.all_attrs().len() as u64,
-        toc_length: parsed.header.toc_length.get(),
+        toc_length: parts.header.toc_length.get(),
         attributes_length: attributes.len() as u64,
         arena_length: arena.len() as u64,
-        package_header: parsed.header,
+        package_header: parts.header.clone(),
     };
     let mut image = Vec::with_capacity(
         HEADER_SIZE + entries.len() + attrs.len() + arena.len() + attributes.len(),
@@ -255,6 +272,19 @@ pub fn open_and_encode(
     }
     let crc = crc32fast::hash(&image);
     image[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_ne_bytes());
+    image
+}
+
+/// Open and index the package in `source`, as [`Package::from_source`],
+/// and encode its index image under `key`, for a file with stamp `stamp`
+/// ([`open_for_image`], then [`encode`]).
+pub fn open_and_encode(
+    source: Arc<dyn ReadAt>,
+    key: &[u8; 32],
+    stamp: &FileStamp,
+) -> crate::Result<(Package, Vec<u8>)> {
+    let (package, parts) = open_for_image(source)?;
+    let image = encode(&package, &parts, key, stamp);
     Ok((package, image))
 }
 

@@ -136,15 +136,37 @@ fn log_index(index: &plan::IndexStats) {
     }
     if index.is_used() {
         tracing::info!(
-            "index cache: {} hits, {} missing, {} stale, {} damaged; {} written, {} not written",
+            "index cache: {} hits, {} missing, {} stale, {} damaged; {} to write",
             index.hits,
             index.missing,
             index.stale,
             index.damaged,
-            index.written,
-            index.write_failures
+            index.pending,
         );
     }
+}
+
+/// Write the index images a plan did not find (see
+/// [`plan::IndexWrites::write`]) and log how it went: an info line, and a
+/// warning naming the first image that could not be written. The daemon
+/// calls it once the mount is ready, so that a first mount does not wait
+/// for its images.
+pub fn write_index_images(writes: plan::IndexWrites) -> plan::IndexWritten {
+    if writes.is_empty() {
+        return plan::IndexWritten::default();
+    }
+    let started = std::time::Instant::now();
+    let done = writes.write();
+    if let Some(e) = &done.first_failure {
+        tracing::warn!("{}", plan::index_cache::index_write_warning(e));
+    }
+    tracing::info!(
+        "index cache: {} written, {} not written, in {:.1} ms",
+        done.written,
+        done.failures,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    done
 }
 
 /// Log what the union cache did: an info line, and a warning for an image

@@ -248,7 +248,7 @@ fn reload(
     }
     let current = volume.current();
     let shine = current.tree().shine_through().to_vec();
-    let plan = match plan::plan_resolved(&resolved, false, &shine, Some(current.tree())) {
+    let mut plan = match plan::plan_resolved(&resolved, false, &shine, Some(current.tree())) {
         Ok(p) => {
             crate::log_plan(&p, Some(current.tree()));
             p
@@ -259,6 +259,7 @@ fn reload(
         }
     };
     drop(current);
+    let writes = std::mem::take(&mut plan.index_writes);
     let started = std::time::Instant::now();
     let invalidations = volume.swap(plan.tree, plan.generation);
     let stats = volume.stats();
@@ -275,5 +276,7 @@ fn reload(
         stats.orphan_files,
     );
     volume::send(notify, &invalidations);
+    // The new packages' images, now that they are served.
+    crate::write_index_images(writes);
     now
 }

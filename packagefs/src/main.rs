@@ -293,6 +293,7 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
             }
         }
         readiness.ready();
+        packagefs::write_index_images(p.index_writes);
         Ok(())
     };
     let served = daemon::serve(session, &at, setup);
@@ -336,6 +337,8 @@ struct Prepared {
     shine: Vec<String>,
     /// The exec cache asked for.
     exec_cache: Option<ExecCacheConfig>,
+    /// Index images to write once the mount is ready.
+    index_writes: packagefs::plan::IndexWrites,
 }
 
 fn prepare(
@@ -441,6 +444,7 @@ fn prepare(
         mount_config,
         shine,
         exec_cache,
+        index_writes: Default::default(),
     })
 }
 
@@ -459,7 +463,9 @@ fn start(
         shine: &p.shine,
         index_cache: !flags.no_index_cache,
     };
-    let plan = packagefs::load(&request, None)?;
+    let mut plan = packagefs::load(&request, None)?;
+    // Written once the mount is ready (by the set-up thread).
+    p.index_writes = std::mem::take(&mut plan.index_writes);
     // Nothing left out silently: on the caller's standard error before
     // `packagefs mount` returns (they are in the log too).
     for w in &plan.warnings {

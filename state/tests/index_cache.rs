@@ -83,7 +83,15 @@ impl Fixture {
         }
     }
 
+    /// A plan, with its index images written (as a mount does once ready).
     fn plan(&self, index_cache: bool) -> Plan {
+        let mut p = self.plan_only(index_cache);
+        p.write_index_images();
+        p
+    }
+
+    /// A plan whose index images are left waiting.
+    fn plan_only(&self, index_cache: bool) -> Plan {
         let spec = self.spec();
         let request = Request {
             index_cache,
@@ -186,6 +194,32 @@ fn a_second_plan_opens_every_package_from_its_image() {
     assert_eq!(listing(&second), expected);
     // An image is named by its package's blake3.
     assert!(f.image_of("alpha").is_file());
+}
+
+#[test]
+fn a_plan_writes_no_image_until_asked() {
+    let f = fixture();
+    let mut p = f.plan_only(true);
+    assert_eq!(
+        (p.index.missing, p.index.pending, p.index.written),
+        (3, 3, 0),
+        "{:?}",
+        p.index
+    );
+    assert_eq!(p.index_writes.len(), 3);
+    assert!(f.images().is_empty(), "{:?}", f.images());
+    // Written from the packages in memory: the next plan opens them all
+    // from their images.
+    p.write_index_images();
+    assert_eq!(
+        (p.index.pending, p.index.written, p.index.write_failures),
+        (0, 3, 0)
+    );
+    assert!(p.index_writes.is_empty());
+    assert_eq!(f.images().len(), 3);
+    let again = f.plan_only(true);
+    assert_eq!((again.index.hits, again.index.pending), (3, 0));
+    assert_eq!(listing(&again), listing(&f.plan(false)));
 }
 
 #[test]
@@ -416,13 +450,11 @@ fn an_older_generation_reads_images_but_writes_none() {
     let spec = f.spec();
     let previous = || plan::plan(&Request::new(&spec, GenerationChoice::Previous), None).unwrap();
     // Generation 2 of 3: alpha and beta.
-    let p = previous();
-    assert_eq!(
-        (p.index.missing, p.index.written, p.index.write_failures),
-        (2, 0, 0),
-        "{:?}",
-        p.index
-    );
+    let mut p = previous();
+    assert_eq!((p.index.missing, p.index.pending), (2, 0), "{:?}", p.index);
+    assert!(p.index_writes.is_empty());
+    p.write_index_images();
+    assert_eq!((p.index.written, p.index.write_failures), (0, 0));
     assert!(f.images().is_empty(), "{:?}", f.images());
     f.plan(true);
     assert_eq!(f.images().len(), 3);

@@ -243,6 +243,27 @@ impl PackagefsMount {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The daemon's log once a line of it satisfies `line` (polled every
+    /// 20 ms), for what the daemon does after the mount is ready.
+    ///
+    /// # Panics
+    ///
+    /// When no line does within 30 seconds, with `what` and the log.
+    pub fn log_when(&self, what: &str, line: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.lines().any(&line) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line of {what} within 30 s:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Whether the mount point is in the mount table.
     ///
     /// # Panics

@@ -17,7 +17,8 @@ use state_common::Scratch;
 
 const PACKAGES: [&str; 3] = ["alpha", "beta", "gamma"];
 
-/// Mount `root` with `args` (plus `-v`), list it, unmount; the listing and
+/// Mount `root` with `args` (plus `-v`), list it, wait for the images the
+/// daemon writes once the mount is ready (if any), unmount; the listing and
 /// the daemon's log.
 fn mount_and_list(root: &Path, args: &[&str]) -> (Listing, String) {
     let mut all = vec!["-v"];
@@ -25,14 +26,30 @@ fn mount_and_list(root: &Path, args: &[&str]) -> (Listing, String) {
     let m = PackagefsMount::new(&[root], &all);
     let listing = list_dir(m.path(), ListOptions::default()).unwrap();
     let log = m.log();
+    let log = match cache_line(&log) {
+        Some(line) if !line.ends_with("; 0 to write") => {
+            m.log_when("the index images written", |l| write_line(l).is_some())
+        }
+        _ => log,
+    };
     m.unmount();
     (listing, log)
 }
 
-/// The `index cache: ...` line of a log.
+/// The `index cache: ...` line of a log that says what the mount found.
 fn cache_line(log: &str) -> Option<&str> {
     log.lines()
         .find(|l| l.contains("index cache: ") && l.contains("hits"))
+}
+
+/// The line of a log that says how writing the index images went.
+fn write_line(line: &str) -> Option<&str> {
+    (line.contains("index cache: ") && line.contains(" written, ")).then_some(line)
+}
+
+/// The first such line of `log`.
+fn written_line(log: &str) -> Option<&str> {
+    log.lines().find_map(write_line)
 }
 
 fn index_dir(root: &Path) -> PathBuf {
@@ -60,9 +77,14 @@ fn a_remount_uses_the_cache_and_shows_the_same_tree() {
     let (first, log) = mount_and_list(&root, &[]);
     let line = cache_line(&log).unwrap_or_else(|| panic!("no cache line in\n{log}"));
     assert!(
-        line.contains("0 hits, 3 missing") && line.contains("3 written"),
+        line.contains("0 hits, 3 missing") && line.ends_with("; 3 to write"),
         "{line}"
     );
+    // Written once the mount was ready, after the line that says so.
+    let written = written_line(&log).unwrap_or_else(|| panic!("no write line in\n{log}"));
+    assert!(written.contains("3 written, 0 not written"), "{written}");
+    let ready = log.find("mounted at").unwrap();
+    assert!(log.find(written).unwrap() > ready, "{log}");
     assert_eq!(images(&root).len(), 3);
     assert!(log.contains("union cache: merged, image stored"), "{log}");
     assert_eq!(unions(&root).len(), 1);
@@ -180,7 +202,7 @@ fn a_full_index_directory_leaves_the_mount_whole_with_one_warning() {
         .collect();
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(warnings[0].contains("No space left"), "{}", warnings[0]);
-    let line = cache_line(&log).unwrap();
+    let line = written_line(&log).unwrap();
     assert!(line.contains("0 written, 3 not written"), "{line}");
     assert!(images(&root).is_empty());
     // No temporaries left behind.

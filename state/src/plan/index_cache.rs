@@ -14,6 +14,11 @@
 //! re-indexing is the cheaper way to be right (a package copied or touched
 //! costs one parse, once).
 //!
+//! Images are not written while a mount waits: opening a package through
+//! the cache only notes an [`ImageJob`], and the caller writes the plan's
+//! [`IndexWrites`] when it can (the daemon once the mount is ready, on a
+//! thread of its own), each image encoded then from the package in memory.
+//!
 //! Images are written atomically: a temporary in the index directory, then
 //! a rename over the image. They are not fsynced: an image is derived data
 //! checked at every load, so one lost or half-written by a crash is found
@@ -24,34 +29,99 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hpkg_format::index_image::{self, FileStamp};
+use hpkg_format::index_image::{self, FileStamp, ImageParts};
 use hpkg_format::Package;
 use serde::Serialize;
 
+use super::package::MountedPackage;
 use super::source::SourcePackage;
 use crate::fsutil::temp_path;
 use crate::layout::INDEX_EXTENSION;
 
 /// How opening one package used the index cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum IndexUse {
     /// No cache for it: none given, no recorded hash, or the file's size is
     /// not the recorded one.
     Uncached,
     /// Opened from its image.
     Hit,
-    /// Parsed, because its image was missing, stale or damaged; `written`
-    /// says whether the new image was written (or why not).
+    /// Parsed, because its image was missing, stale or damaged.
     Rebuilt {
         /// Why the image was not used.
         why: Rebuild,
-        /// `Err`: why the new image could not be written; `None`: the cache
-        /// is read-only (an older generation's mount writes nothing).
-        written: Option<Result<(), String>>,
+        /// The new image to write; `None`: the cache is read-only (an older
+        /// generation's mount writes nothing).
+        job: Option<Box<ImageJob>>,
     },
+}
+
+/// An index image to write: where, and what it is made of besides the
+/// package it indexes.
+#[derive(Debug, Clone)]
+pub struct ImageJob {
+    dir: PathBuf,
+    target: PathBuf,
+    key: [u8; 32],
+    stamp: FileStamp,
+    parts: ImageParts,
+}
+
+/// The index images a plan did not find, waiting to be written, each with
+/// the package it indexes.
+#[derive(Debug, Default)]
+pub struct IndexWrites {
+    jobs: Vec<(MountedPackage, Box<ImageJob>)>,
+}
+
+impl IndexWrites {
+    /// Note that `package`'s image is to be written.
+    pub(super) fn push(&mut self, package: MountedPackage, job: Box<ImageJob>) {
+        self.jobs.push((package, job));
+    }
+
+    /// Images waiting.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether none is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Encode and write every image, one at a time (one image's bytes in
+    /// memory at once). A failure is counted and the next image tried: a
+    /// full disk may have room again, and each image stands alone.
+    pub fn write(self) -> IndexWritten {
+        let mut done = IndexWritten::default();
+        for (package, job) in self.jobs {
+            let image = index_image::encode(package.package(), &job.parts, &job.key, &job.stamp);
+            match write_image(&job.dir, &job.target, &image) {
+                Ok(()) => done.written += 1,
+                Err(e) => {
+                    done.failures += 1;
+                    done.first_failure
+                        .get_or_insert_with(|| format!("{}: {e}", job.target.display()));
+                }
+            }
+        }
+        done
+    }
+}
+
+/// What [`IndexWrites::write`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexWritten {
+    /// Images written.
+    pub written: usize,
+    /// Images that could not be written.
+    pub failures: usize,
+    /// Why the first of them could not, naming its file.
+    pub first_failure: Option<String>,
 }
 
 /// Why a package's image was not used.
@@ -77,6 +147,9 @@ pub struct IndexStats {
     pub stale: usize,
     /// Packages parsed whose image was damaged.
     pub damaged: usize,
+    /// Images to write (rebuilt packages of a writable cache), until
+    /// [`IndexStats::add_written`] says how their writing went.
+    pub pending: usize,
     /// Images written.
     pub written: usize,
     /// Images that could not be written.
@@ -94,7 +167,7 @@ impl IndexStats {
                 self.hits += 1;
                 return;
             }
-            IndexUse::Rebuilt { why, written } => (why, written),
+            IndexUse::Rebuilt { why, job } => (why, job),
         };
         match why {
             Rebuild::Missing => self.missing += 1,
@@ -105,17 +178,19 @@ impl IndexStats {
                     .push(format!("index cache: {reason}; rebuilt from the package"));
             }
         }
-        match written {
-            None => {}
-            Some(Ok(())) => self.written += 1,
-            Some(Err(e)) => {
-                if self.write_failures == 0 {
-                    self.warnings
-                        .push(format!("index cache not written, mounting without it: {e}"));
-                }
-                self.write_failures += 1;
-            }
+        if written.is_some() {
+            self.pending += 1;
         }
+    }
+
+    /// Count the images written (or not) of those pending.
+    pub fn add_written(&mut self, done: &IndexWritten) {
+        self.pending = self.pending.saturating_sub(done.written + done.failures);
+        self.written += done.written;
+        if let (Some(e), 0) = (&done.first_failure, self.write_failures) {
+            self.warnings.push(index_write_warning(e));
+        }
+        self.write_failures += done.failures;
     }
 
     /// Whether the cache was consulted at all.
@@ -124,6 +199,11 @@ impl IndexStats {
             .iter()
             .any(|&n| n > 0)
     }
+}
+
+/// The warning for images that could not be written, the first named.
+pub fn index_write_warning(first_failure: &str) -> String {
+    format!("index cache not written, mounting without it: {first_failure}")
 }
 
 /// Where the index images are, and whether missing ones are written.
@@ -137,7 +217,8 @@ pub struct IndexDir<'a> {
 
 /// Open the package `source` whose file is open as `file`, with metadata
 /// `meta` taken before reading: from its image in `dir` when one is valid,
-/// else by parsing it (and then writing its image if `dir` is writable).
+/// else by parsing it (and then, if `dir` is writable, with the job of
+/// writing its image).
 /// Without `dir` or a recorded hash, or with a size other than the recorded
 /// one, the package is parsed and no image is touched. Errors name the
 /// package file.
@@ -175,13 +256,15 @@ pub fn open(
         }
         Err(e) => Rebuild::Damaged(format!("{}: {e}", image_path.display())),
     };
-    let (package, image) =
-        index_image::open_and_encode(file, &hash.0, &stamp).map_err(|e| e.in_file(path))?;
-    let written = dir.writable.then(|| {
-        write_image(dir.path, &image_path, &image)
-            .map_err(|e| format!("{}: {e}", image_path.display()))
-    });
-    Ok((package.with_path(path), IndexUse::Rebuilt { why, written }))
+    let (package, parts) = index_image::open_for_image(file).map_err(|e| e.in_file(path))?;
+    let job = dir.writable.then(|| Box::new(ImageJob {
+        dir: dir.path.to_path_buf(),
+        target: image_path,
+        key: hash.0,
+        stamp,
+        parts,
+    }));
+    Ok((package.with_path(path), IndexUse::Rebuilt { why, job }))
 }
 
 /// Write `image` to `target` in `dir` (created if missing) atomically: a

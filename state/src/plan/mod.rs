@@ -44,7 +44,7 @@ use hpkg_format::PackageInfo;
 use serde::Serialize;
 
 use crate::layout::Layer;
-pub use index_cache::IndexStats;
+pub use index_cache::{IndexStats, IndexWrites, IndexWritten};
 pub use package::MountedPackage;
 pub use source::{GenerationChoice, MountSpec, Resolved, SourceError, SourcePackage};
 pub use tree::{NodeRef, Shadowed, Tree, TreeError, UnionCache};
@@ -193,6 +193,9 @@ pub struct Plan {
     pub merge_time: Duration,
     /// What the index cache did (all zero without one).
     pub index: IndexStats,
+    /// The index images to write ([`Plan::write_index_images`], or
+    /// [`IndexWrites::write`] on a thread of the caller's).
+    pub index_writes: IndexWrites,
     /// Whether the merge came from the union cache (beside the index
     /// cache: [`tree_image`]).
     pub union: UnionCache,
@@ -244,6 +247,7 @@ pub fn plan_resolved(
         .unzip();
     let mut refused = Vec::new();
     let mut index = IndexStats::default();
+    let mut index_writes = IndexWrites::default();
     let index_dir = resolved
         .index_dir
         .as_deref()
@@ -256,6 +260,9 @@ pub fn plan_resolved(
         match opened {
             Ok((p, used)) => {
                 index.count(&used);
+                if let index_cache::IndexUse::Rebuilt { job: Some(job), .. } = used {
+                    index_writes.push(p.clone(), job);
+                }
                 if let Some(slot) = slots.get_mut(i) {
                     *slot = Some(p);
                 }
@@ -316,8 +323,19 @@ pub fn plan_resolved(
         open_time,
         merge_time: merge_started.elapsed(),
         index,
+        index_writes,
         union,
     })
+}
+
+impl Plan {
+    /// Write the index images waiting in [`Plan::index_writes`] now, and
+    /// count them in [`Plan::index`] (for a caller with nothing better to
+    /// do; the daemon writes them once the mount is ready).
+    pub fn write_index_images(&mut self) {
+        let done = std::mem::take(&mut self.index_writes).write();
+        self.index.add_written(&done);
+    }
 }
 
 /// The files of `root`'s packages directories that `generation` does not
