@@ -1,10 +1,16 @@
 //! Running as a daemon: `packagefs mount` returns once the mount is ready
 //! while the daemon goes on in the background.
 //!
-//! The command re-executes itself with `--foreground --report-ready` in a
-//! new session (never forking a process that has threads), with standard
-//! input on `/dev/null`, standard error on the `--log-file` (or
-//! `/dev/null`), and standard output on a pipe it waits on: the daemon
+//! The command forks ([`fork_background`]) while it is still a single
+//! thread, before it has logged or loaded anything; the child becomes the
+//! daemon in a new session, with standard input on `/dev/null`, standard
+//! error on the `--log-file` (or `/dev/null`), and standard output on a
+//! pipe the parent waits on. Forking rather than starting the program
+//! again saves a process start (loading, linking, checking the options a
+//! second time) on every mount. Should the process ever have a second
+//! thread at that point, it re-executes itself with `--foreground
+//! --report-ready` instead ([`spawn_background`]), since a fork copies only
+//! the calling thread. Either way the daemon
 //! writes `warning: <text>` lines for what the caller must hear, printed on
 //! the caller's standard error, then `ok` once the kernel has completed the
 //! FUSE handshake, or `error: <reason>` if mounting failed, and points its
@@ -25,7 +31,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -115,9 +121,21 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
     // The command holds our copy of the pipe's write end: close it, so that
     // the read below ends when the daemon's copy is closed.
     drop(cmd);
+    await_report(File::from(read_end), || {
+        child
+            .wait()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string())
+    })
+}
 
+/// Read the daemon's report from `pipe` until it closes: print its
+/// warnings on standard error, and return once it said `ok`, or with its
+/// error, or with how it ended (`wait`: waits for it and says how) when it
+/// said nothing.
+fn await_report(mut pipe: File, wait: impl FnOnce() -> String) -> Result<(), DaemonError> {
     let mut report = String::new();
-    let read = File::from(read_end).read_to_string(&mut report);
+    let read = pipe.read_to_string(&mut report);
     let mut message = "";
     for line in report.lines() {
         match line.strip_prefix("warning: ") {
@@ -129,19 +147,99 @@ pub fn spawn_background(args: &[OsString], log_file: Option<&Path>) -> Result<()
         return Ok(());
     }
     if let Some(reason) = message.strip_prefix("error: ") {
-        let _ = child.wait();
+        let _ = wait();
         return Err(DaemonError::Failed(reason.to_string()));
     }
-    let status = child
-        .wait()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|e| e.to_string());
+    let status = wait();
     match read {
         Err(e) => Err(DaemonError::Died(format!(
             "{status}; reading its report: {e}"
         ))),
         Ok(_) => Err(DaemonError::Died(status)),
     }
+}
+
+/// Which side of [`fork_background`] returned.
+#[derive(Debug)]
+pub enum Forked {
+    /// The command: the daemon reported (`Ok`: the mount is ready).
+    Parent(Result<(), DaemonError>),
+    /// The daemon: go on mounting and report on standard output
+    /// ([`Readiness::on_stdout`]).
+    Daemon,
+}
+
+/// Start the daemon in the background and wait until it reports the mount
+/// ready or failed. The child of a fork is the daemon: it returns
+/// [`Forked::Daemon`] in a new session, with standard input on
+/// `/dev/null`, standard output on the readiness pipe and standard error
+/// on `log_file` (or `/dev/null`). A process with more than one thread
+/// (which a fork would leave in an unknown state) starts the daemon with
+/// [`spawn_background`] and `args` instead.
+pub fn fork_background(args: &[OsString], log_file: Option<&Path>) -> Result<Forked, DaemonError> {
+    if !single_threaded() {
+        return Ok(Forked::Parent(spawn_background(args, log_file)));
+    }
+    let (read_end, write_end) = pipe_with(PipeFlags::CLOEXEC)
+        .map_err(|e| io_err("cannot create the readiness pipe")(e.into()))?;
+    let stderr = match log_file {
+        Some(p) => File::options()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(io_err(format!("cannot open log file {}", p.display())))?,
+        None => File::options()
+            .write(true)
+            .open("/dev/null")
+            .map_err(io_err("cannot open /dev/null"))?,
+    };
+    let stdin = File::open("/dev/null").map_err(io_err("cannot open /dev/null"))?;
+    // SAFETY: the process has one thread (checked above), so the child is a
+    // complete copy of it: no lock is held by a thread that does not exist
+    // in the child, and the child may go on running ordinary Rust code.
+    #[allow(unsafe_code)]
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io_err("cannot start the packagefs daemon")(
+            io::Error::last_os_error(),
+        )),
+        0 => {
+            drop(read_end);
+            let detached = rustix::process::setsid()
+                .and_then(|_| rustix::stdio::dup2_stdin(&stdin))
+                .and_then(|()| rustix::stdio::dup2_stdout(&write_end))
+                .and_then(|()| rustix::stdio::dup2_stderr(&stderr));
+            if let Err(e) = detached {
+                // Nothing to report to but the pipe, if that much works.
+                let mut pipe = File::from(write_end);
+                let _ = writeln!(pipe, "error: cannot detach the daemon: {e}");
+                std::process::exit(1);
+            }
+            Ok(Forked::Daemon)
+        }
+        child => {
+            drop(write_end);
+            let wait = move || {
+                let mut status = 0;
+                // SAFETY: waitpid only writes the status through the
+                // pointer, which is valid for the call.
+                #[allow(unsafe_code)]
+                let waited = unsafe { libc::waitpid(child, &mut status, 0) };
+                if waited == -1 {
+                    io::Error::last_os_error().to_string()
+                } else {
+                    std::process::ExitStatus::from_raw(status).to_string()
+                }
+            };
+            Ok(Forked::Parent(await_report(File::from(read_end), wait)))
+        }
+    }
+}
+
+/// Whether this process has exactly one thread (`/proc/self/task`); when
+/// it cannot tell, it says no.
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
 /// The daemon's end of the readiness pipe: its standard output, when the

@@ -257,15 +257,36 @@ fn mount(sources: &[PathBuf], mountpoint: &Path, flags: &MountFlags) -> Result<(
         // the readiness pipe; they are printed on standard error.)
         prepare(sources, mountpoint, flags, &options)?;
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-        return Ok(daemon::spawn_background(&args, flags.log_file.as_deref())?);
+        return match daemon::fork_background(&args, flags.log_file.as_deref())? {
+            daemon::Forked::Parent(reported) => Ok(reported?),
+            daemon::Forked::Daemon => {
+                let daemon_flags = MountFlags {
+                    foreground: true,
+                    report_ready: true,
+                    ..flags.clone()
+                };
+                serve_mount(sources, mountpoint, &daemon_flags, &options)
+            }
+        };
     }
+    serve_mount(sources, mountpoint, flags, &options)
+}
+
+/// Mount in this process and serve until unmounted (a foreground run, or
+/// the daemon).
+fn serve_mount(
+    sources: &[PathBuf],
+    mountpoint: &Path,
+    flags: &MountFlags,
+    options: &MountOptions,
+) -> Result<(), CliError> {
     let mut readiness = if flags.report_ready {
         Readiness::on_stdout()
     } else {
         Readiness::none()
     };
     let (session, p, registration) = match init_logging(flags)
-        .and_then(|()| start(sources, mountpoint, flags, &options, &mut readiness))
+        .and_then(|()| start(sources, mountpoint, flags, options, &mut readiness))
     {
         Ok(s) => s,
         Err(e) => {

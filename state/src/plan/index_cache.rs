@@ -257,13 +257,15 @@ pub fn open(
         Err(e) => Rebuild::Damaged(format!("{}: {e}", image_path.display())),
     };
     let (package, parts) = index_image::open_for_image(file).map_err(|e| e.in_file(path))?;
-    let job = dir.writable.then(|| Box::new(ImageJob {
-        dir: dir.path.to_path_buf(),
-        target: image_path,
-        key: hash.0,
-        stamp,
-        parts,
-    }));
+    let job = dir.writable.then(|| {
+        Box::new(ImageJob {
+            dir: dir.path.to_path_buf(),
+            target: image_path,
+            key: hash.0,
+            stamp,
+            parts,
+        })
+    });
     Ok((package.with_path(path), IndexUse::Rebuilt { why, job }))
 }
 
