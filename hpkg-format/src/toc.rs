@@ -529,7 +529,7 @@ fn cstr_at(arena: &[u8], off: u32) -> &[u8] {
 
 /// Index of the first NUL of `bytes`.
 fn memchr(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == 0)
+    memchr::memchr(0, bytes)
 }
 
 /// Iterator over the children of a directory.
@@ -828,10 +828,14 @@ fn check_tables(
         if e.mtime().1 > 999_999_999 {
             return Err(bad("nanoseconds beyond a second"));
         }
-        let Some(name) = string_at(e.name_off) else {
-            return Err(bad("name outside the string arena"));
+        // One scan for the end of the name and a slash in it.
+        let rest = arena.get(e.name_off as usize..).unwrap_or(&[]);
+        let name = match memchr::memchr2(0, b'/', rest) {
+            Some(end) if rest[end] == 0 => &rest[..end],
+            Some(_) => return Err(bad("invalid name")),
+            None => return Err(bad("name outside the string arena")),
         };
-        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+        if name.is_empty() || name == b"." || name == b".." {
             return Err(bad("invalid name"));
         }
         let size = e.payload_size();
