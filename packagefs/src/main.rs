@@ -154,6 +154,7 @@ struct MountFlags {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Unmount { mountpoint }) => {
@@ -188,6 +189,27 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("packagefs: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// One malloc arena per core (at least 2) instead of glibc's eight: the
+/// indexes are allocated by the threads that open the packages, and every
+/// arena that grows takes the process's memory-map lock for writing,
+/// stalling the page faults of the others. Measured on a remount of 2,300
+/// packages on 2 cores: opening took about 180 ms with the default and
+/// 130 ms with 2 or 4 arenas, for the same memory. `MALLOC_ARENA_MAX` in
+/// the environment still decides.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets a tunable of the allocator; it is
+        // called before this process has a second thread.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
         }
     }
 }

@@ -291,8 +291,7 @@ impl Tree {
         };
         let built = union::build(&packages, &blocked, shine)?;
         let stored = writable.then(|| {
-            tree_image::store(&path, &tree_image::encode(&built, &key))
-                .map_err(|e| format!("{}: {e}", path.display()))
+            tree_image::store(&path, &built, &key).map_err(|e| format!("{}: {e}", path.display()))
         });
         let tree = Tree::from_built(packages, built, shine);
         Ok((tree, UnionCache::Merged { rejected, stored }))

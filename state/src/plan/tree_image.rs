@@ -121,20 +121,21 @@ pub fn path(dir: &Path, key: &[u8; 32]) -> PathBuf {
     ))
 }
 
-/// Encode a merge result under `key`.
-pub(super) fn encode(built: &Built, key: &[u8; 32]) -> Vec<u8> {
+/// Bytes written at a time when storing an image.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Write a merge result under `key` to `out`, which is at the start of an
+/// empty file: the header with a zero CRC, then the body in batches of
+/// [`WRITE_BATCH`] bytes (so that storing holds no copy of the image: at a
+/// million entries it would be 17 MB more at the mount's peak), then the
+/// header again with the body's CRC-32.
+fn write_image(built: &Built, key: &[u8; 32], out: &mut std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
     let warnings = built.warnings.join("\n");
-    let mut out = Vec::with_capacity(
-        HEADER
-            + 32
-            + built.nodes.len() * 16
-            + (built.shadows.len() + built.refused.len()) * 12
-            + built.shine_nodes.len() * 4
-            + warnings.len(),
-    );
-    out.extend_from_slice(&MAGIC);
-    put(&mut out, VERSION);
-    put(&mut out, 0); // CRC-32, filled in below
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(&MAGIC);
+    put(&mut header, VERSION);
+    put(&mut header, 0); // CRC-32, filled in at the end
     for n in [
         built.nodes.len(),
         built.shadows.len(),
@@ -143,27 +144,40 @@ pub(super) fn encode(built: &Built, key: &[u8; 32]) -> Vec<u8> {
         warnings.len(),
     ] {
         // Counts come from a tree whose indexes are u32 already.
-        put(&mut out, u32::try_from(n).unwrap_or(u32::MAX));
+        put(&mut header, u32::try_from(n).unwrap_or(u32::MAX));
     }
-    out.resize(HEADER, 0);
-    out.extend_from_slice(key);
+    header.resize(HEADER, 0);
+    out.write_all(&header)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH + 64);
+    let mut flush = |buf: &mut Vec<u8>, at_least: usize| -> std::io::Result<()> {
+        if buf.len() >= at_least {
+            crc.update(buf);
+            out.write_all(buf)?;
+            buf.clear();
+        }
+        Ok(())
+    };
+    buf.extend_from_slice(key);
     for n in &built.nodes {
         for v in [n.pkg, n.entry, n.first_child, n.child_count] {
-            put(&mut out, v);
+            put(&mut buf, v);
         }
+        flush(&mut buf, WRITE_BATCH)?;
     }
     for s in built.shadows.iter().chain(&built.refused) {
         for v in [s.node, s.pkg, s.entry] {
-            put(&mut out, v);
+            put(&mut buf, v);
         }
+        flush(&mut buf, WRITE_BATCH)?;
     }
     for &i in &built.shine_nodes {
-        put(&mut out, i);
+        put(&mut buf, i);
     }
-    out.extend_from_slice(warnings.as_bytes());
-    let crc = crc32fast::hash(&out[HEADER..]);
-    out[12..16].copy_from_slice(&crc.to_le_bytes());
-    out
+    buf.extend_from_slice(warnings.as_bytes());
+    flush(&mut buf, 0)?;
+    header[12..16].copy_from_slice(&crc.finalize().to_le_bytes());
+    out.write_all_at(&header, 0)
 }
 
 fn put(out: &mut Vec<u8>, v: u32) {
@@ -365,11 +379,11 @@ fn check(
     Ok(())
 }
 
-/// Write `image` as `path` atomically (a temporary file in the same
-/// directory, renamed over), then remove all but the newest
-/// [`KEPT_IMAGES`] images of the directory. Not synced: a torn image fails
-/// its checks and is merged again.
-pub fn store(path: &Path, image: &[u8]) -> std::io::Result<()> {
+/// Write the image of merge result `built` under `key` as `path`
+/// atomically (a temporary file in the same directory, renamed over), then
+/// remove all but the newest [`KEPT_IMAGES`] images of the directory. Not
+/// synced: a torn image fails its checks and is merged again.
+pub(super) fn store(path: &Path, built: &Built, key: &[u8; 32]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let temp = crate::fsutil::temp_path(path);
@@ -377,7 +391,7 @@ pub fn store(path: &Path, image: &[u8]) -> std::io::Result<()> {
         .write(true)
         .create_new(true)
         .open(&temp)
-        .and_then(|mut f| f.write_all(image))
+        .and_then(|mut f| write_image(built, key, &mut f))
         .and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
