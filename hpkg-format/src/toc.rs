@@ -899,3 +899,81 @@ fn check_tables(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The packed fields of [`Entry`], which no package of a test suite
+    //! reaches the limits of (payloads of 4 GiB and more, times before
+    //! 1970).
+
+    use super::*;
+
+    fn blank() -> Entry {
+        Entry {
+            data_offset: 0,
+            size_lo: 0,
+            size_hi: 0,
+            bits: 0,
+            mtime: 0,
+            name_off: 0,
+            subtree_end: 1,
+        }
+    }
+
+    #[test]
+    fn payload_sizes_keep_48_bits() {
+        let mut e = blank();
+        for size in [0, 1, u64::from(u32::MAX), 5 << 30, MAX_PAYLOAD] {
+            e.set_payload(7 << 40, size, false);
+            assert_eq!(e.payload_size(), size);
+            assert_eq!(e.data_offset, 7 << 40);
+            assert!(!e.inline());
+            e.set_payload(3, size, true);
+            assert!(e.inline());
+        }
+        e.set_kind(EntryKind::File);
+        assert_eq!(e.size(), MAX_PAYLOAD);
+        e.set_kind(EntryKind::Directory);
+        assert_eq!(e.size(), 0);
+    }
+
+    #[test]
+    fn times_before_1970_and_the_limits_round_trip() {
+        let mut e = blank();
+        for (secs, nanos) in [
+            (-1, 999_999_999),
+            (-86_400, 1),
+            (MTIME_MIN, 0),
+            (MTIME_MAX, 999_999_999),
+        ] {
+            e.set_mtime(secs, nanos);
+            assert_eq!(e.mtime(), (secs, nanos));
+        }
+        e.set_mtime(i64::MIN, 3);
+        assert_eq!(e.mtime(), (MTIME_MIN, 3));
+        e.set_mtime(i64::MAX, 4);
+        assert_eq!(e.mtime(), (MTIME_MAX, 4));
+    }
+
+    #[test]
+    fn kind_mode_and_flags_share_a_word_without_touching_each_other() {
+        let mut e = blank();
+        e.set_mode(0o7777);
+        e.bits |= FLAG_MODE_SET;
+        e.set_payload(0, 1, true);
+        for kind in [EntryKind::Symlink, EntryKind::Directory, EntryKind::File] {
+            e.set_kind(kind);
+            assert_eq!((e.kind(), e.mode(), e.inline()), (kind, 0o7777, true));
+            assert_ne!(e.bits & FLAG_MODE_SET, 0);
+        }
+        e.set_mode(0o1750);
+        assert_eq!(
+            (e.kind(), e.mode(), e.inline()),
+            (EntryKind::File, 0o1750, true)
+        );
+        // Only the permission bits of a mode are kept.
+        e.set_mode(0o170_644);
+        assert_eq!(e.mode(), 0o644);
+        assert_eq!(e.kind(), EntryKind::File);
+    }
+}

@@ -13,7 +13,7 @@ use common::{minimal_attrs, simple_package, str_attr, tag, u8_attr, SectionParts
 use hpkg_format::heap::ReadAt;
 use hpkg_format::ids::{self, AttrType};
 use hpkg_format::index_image::{self, FileStamp};
-use hpkg_format::{Compression, Package, Toc};
+use hpkg_format::{Compression, Data, EntryKind, Package, Toc};
 
 /// The package built from `toc`, parsed, and loaded from its index image.
 fn both(toc: &SectionParts) -> [Package; 2] {
@@ -66,6 +66,41 @@ fn a_directory_attribute_after_its_childrens_is_the_directorys() {
         assert_eq!(attr_names(toc, d), ["da", "db"]);
         assert_eq!(attr_names(toc, f), ["fa"]);
         assert_eq!(attr_names(toc, g), ["ga"]);
+    }
+}
+
+#[test]
+fn kinds_modes_and_payloads_whatever_the_attribute_order() {
+    let mut list = Vec::new();
+    // Permissions before the file type: kept.
+    str_attr(&mut list, ids::DIR_ENTRY, b"private", true);
+    tag(&mut list, ids::FILE_PERMISSIONS, AttrType::UInt, 1, false);
+    list.extend_from_slice(&0o700u16.to_be_bytes());
+    u8_attr(&mut list, ids::FILE_TYPE, 1);
+    list.push(0);
+    // A file type alone: the kind's default permissions.
+    dir_entry(&mut list, b"plain");
+    list.push(0);
+    // A file without data: empty, on the heap, not inline.
+    str_attr(&mut list, ids::DIR_ENTRY, b"empty", false);
+    list.push(0);
+    for pkg in both(&SectionParts::new(list)) {
+        let toc = pkg.toc();
+        let entry = |name: &[u8]| toc.entry(toc.lookup(None, name).unwrap());
+        assert_eq!(
+            (entry(b"private").kind(), entry(b"private").mode()),
+            (EntryKind::Directory, 0o700)
+        );
+        assert_eq!(
+            (entry(b"plain").kind(), entry(b"plain").mode()),
+            (EntryKind::Directory, 0o755)
+        );
+        let empty = toc.lookup(None, b"empty").unwrap();
+        assert_eq!(
+            (toc.entry(empty).kind(), toc.entry(empty).mode()),
+            (EntryKind::File, 0o644)
+        );
+        assert_eq!(toc.data(empty), Data::Heap { offset: 0, size: 0 });
     }
 }
 
