@@ -207,6 +207,7 @@ fn a_plan_writes_no_image_until_asked() {
         p.index
     );
     assert_eq!(p.index_writes.len(), 3);
+    assert!(!p.index_writes.is_empty());
     assert!(f.images().is_empty(), "{:?}", f.images());
     // Written from the packages in memory: the next plan opens them all
     // from their images.
