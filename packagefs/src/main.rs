@@ -103,7 +103,8 @@ struct MountFlags {
     #[arg(short = 'f', long)]
     foreground: bool,
     /// Mount options, comma-separated (allow_other, nosuid, layers=..., cache_size=...,
-    /// shine_through=var:tmp, entry_ttl=SECONDS, exec_cache=DIR, exec_cache_size=BYTES).
+    /// shine_through=var:tmp, entry_ttl=SECONDS, exec_cache=DIR, exec_cache_size=BYTES,
+    /// no_index_cache).
     #[arg(short = 'o', value_name = "OPTIONS")]
     options: Vec<String>,
     /// Append log lines to FILE (in the background the log goes nowhere otherwise).
@@ -130,7 +131,8 @@ struct MountFlags {
     strict: bool,
     /// Parse every package instead of opening it from its index image in
     /// ROOT/system/state/index/ (a root with state only; images are neither
-    /// read nor written, also for the packages of later generations).
+    /// read nor written, also for the packages of later generations;
+    /// `-o no_index_cache`).
     #[arg(long)]
     no_index_cache: bool,
     /// Keep decompressed copies of executed and often opened files in DIR
@@ -504,7 +506,7 @@ fn start(
         spec: &p.spec,
         choice: p.generation,
         shine: &p.shine,
-        index_cache: !flags.no_index_cache,
+        index_cache: !(flags.no_index_cache || options.no_index_cache),
     };
     let mut plan = packagefs::load(&request, None)?;
     // Written once the mount is ready (by the set-up thread).
@@ -572,7 +574,7 @@ fn start(
                 tracing::warn!("cannot record generation {n} in the mount's registration: {e}");
             }
         });
-        let index_cache = !flags.no_index_cache;
+        let index_cache = !(flags.no_index_cache || options.no_index_cache);
         match live::watch(volume, notify, p.spec.clone(), index_cache, &root, on_swap) {
             Ok(()) => tracing::info!("following {} live", root.display()),
             Err(e) => tracing::error!("{e}; the mount will not follow changes"),

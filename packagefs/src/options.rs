@@ -2,7 +2,7 @@
 //! from `/etc/fstab`: comma-separated, generic FUSE and mount options plus
 //! packagefs's own `layers=`, `cache_size=`, `generation=`,
 //! `shine_through=` (names separated by `:`, since `,` separates options),
-//! `exec_cache=DIR` and `exec_cache_size=BYTES`.
+//! `exec_cache=DIR`, `exec_cache_size=BYTES` and `no_index_cache`.
 //! Kernel flags come out as [`MountFlag`]s, which the mount code
 //! ([`crate::kmount`], [`crate::fuse`]) translates for the kernel or fuser.
 
@@ -40,6 +40,9 @@ pub struct MountOptions {
     pub exec_cache: Option<std::path::PathBuf>,
     /// `exec_cache_size=BYTES`: the bound of the exec cache.
     pub exec_cache_size: Option<u64>,
+    /// `no_index_cache`: parse every package instead of opening it from its
+    /// index image (`--no-index-cache`).
+    pub no_index_cache: bool,
 }
 
 /// A kernel mount flag that `-o` may set; the mount is always read-only.
@@ -144,6 +147,10 @@ impl MountOptions {
                 }
                 ("exec_cache_size", Some(v)) => {
                     self.exec_cache_size = Some(parse_size(v)?);
+                    None
+                }
+                ("no_index_cache", None) => {
+                    self.no_index_cache = true;
                     None
                 }
                 ("nosuid", None) => Some(MountFlag::NoSuid),
@@ -257,6 +264,10 @@ mod tests {
         assert_eq!(o.exec_cache_size, Some(2 << 30));
         assert!(o.parse_into("exec_cache=").is_err());
         assert!(o.parse_into("exec_cache_size=big").is_err());
+        assert!(!o.no_index_cache);
+        o.parse_into("no_index_cache").unwrap();
+        assert!(o.no_index_cache);
+        assert!(o.parse_into("no_index_cache=yes").is_err());
         o.parse_into("suid").unwrap();
         assert_eq!(o.flags, vec![MountFlag::NoDev, MountFlag::Suid]);
     }

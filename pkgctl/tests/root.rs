@@ -408,6 +408,79 @@ fn gc_keeps_the_newest_and_pinned_generations() {
 }
 
 #[test]
+fn gc_says_how_many_index_images_it_removed() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE])); // 2
+    ok(&env.add(&["--layer", "user"], &[USER])); // 3
+                                                 // The images a mount of generation 3 writes once it is ready.
+    let spec = state::plan::MountSpec::Root {
+        root: env.root(),
+        layers: state::Layer::ALL.to_vec(),
+    };
+    let request = state::plan::Request::new(&spec, state::plan::GenerationChoice::Current);
+    let mut plan = state::plan::plan(&request, None).unwrap();
+    plan.write_index_images();
+    assert_eq!(plan.index.written, 2, "{:?}", plan.index);
+    ok(&env.r(&["remove", "hello_user"])); // 4
+    let out = ok(&env.r(&["gc", "--keep", "1"]));
+    assert!(
+        out.starts_with("removed 3 generation(s): 1, 2, 3;")
+            && out.ends_with("; 1 index image(s)\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn status_says_what_the_index_cache_holds_and_writes_no_index_image() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE]));
+    ok(&env.add(&["--layer", "user"], &[USER]));
+    let index_images = |env: &Env| {
+        fs::read_dir(env.root().join("system/state/index"))
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "idx")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    let text = ok(&env.r(&["status"]));
+    assert!(
+        text.contains(
+            "index cache: 0 of 2 package(s) have an image (2 missing, 0 stale, 0 damaged)"
+        ),
+        "{text}"
+    );
+    assert_eq!(index_images(&env), 0, "status wrote an index image");
+    // The images a mount writes once it is ready.
+    let spec = state::plan::MountSpec::Root {
+        root: env.root(),
+        layers: state::Layer::ALL.to_vec(),
+    };
+    let request = state::plan::Request::new(&spec, state::plan::GenerationChoice::Current);
+    state::plan::plan(&request, None)
+        .unwrap()
+        .write_index_images();
+    assert_eq!(index_images(&env), 2);
+    let v = env.json(&["status", "--json"]);
+    assert_eq!(v["index_cache"]["hits"], 2, "{v}");
+    assert_eq!(v["index_cache"]["missing"], 0, "{v}");
+    assert_eq!(v["union_image"], "found", "{v}");
+    let text = ok(&env.r(&["status"]));
+    assert!(
+        text.contains("index cache: 2 of 2 package(s) have an image (0 missing, 0 stale, 0 damaged); union image: found"),
+        "{text}"
+    );
+}
+
+#[test]
 fn gc_spares_a_mounted_generation_and_refuses_keep_zero() {
     let env = Env::new();
     env.init();
@@ -421,7 +494,7 @@ fn gc_spares_a_mounted_generation_and_refuses_keep_zero() {
     assert_eq!(
         out,
         format!(
-            "removed 2 generation(s): 1, 2; 0 store file(s), 0 bytes freed\n\
+            "removed 2 generation(s): 1, 2; 0 store file(s), 0 bytes freed; 0 index image(s)\n\
              kept generation 3: mounted at /mnt/prev (pid {})\n",
             std::process::id()
         )

@@ -73,6 +73,12 @@ fn a_remount_uses_the_cache_and_shows_the_same_tree() {
     assert!(cache_line(&log).is_none(), "{log}");
     assert!(!log.contains("union cache"), "{log}");
     assert!(images(&root).is_empty());
+    // The same as a mount option (for fstab).
+    let (listing, log) = mount_and_list(&root, &["-o", "no_index_cache"]);
+    assert!(cache_line(&log).is_none(), "{log}");
+    assert!(!log.contains("union cache"), "{log}");
+    assert!(images(&root).is_empty());
+    assert_eq!(listing, uncached);
 
     let (first, log) = mount_and_list(&root, &[]);
     let line = cache_line(&log).unwrap_or_else(|| panic!("no cache line in\n{log}"));

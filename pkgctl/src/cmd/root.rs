@@ -297,12 +297,13 @@ pub fn gc(args: &GcArgs, path: &Path) -> Result<()> {
         .map(u64::to_string)
         .collect();
     out.line(format_args!(
-        "removed {} generation(s){}{}; {} store file(s), {} bytes freed",
+        "removed {} generation(s){}{}; {} store file(s), {} bytes freed; {} index image(s)",
         numbers.len(),
         if numbers.is_empty() { "" } else { ": " },
         numbers.join(", "),
         report.removed_store_files.len(),
-        report.freed_bytes
+        report.freed_bytes,
+        report.removed_index_files.len()
     ))?;
     for m in &report.kept_mounted {
         out.line(format_args!(

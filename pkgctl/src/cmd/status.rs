@@ -157,6 +157,24 @@ struct StatusJson<'a> {
     unreadable: Vec<Unreadable>,
     blocked_entries: &'a [String],
     warnings: &'a [String],
+    /// What the index cache holds for the packages a mount would open.
+    index_cache: &'a plan::IndexStats,
+    /// `found`, `missing` or `damaged`; `null`: no union cache.
+    union_image: Option<&'static str>,
+}
+
+/// Whether the mount would take its merge from a union image (`found`), or
+/// merge because there is none or it is damaged; `None`: no union cache
+/// (a root without state).
+fn union_image(union: &plan::UnionCache) -> Option<&'static str> {
+    match union {
+        plan::UnionCache::Unused => None,
+        plan::UnionCache::Hit => Some("found"),
+        plan::UnionCache::Merged { rejected: None, .. } => Some("missing"),
+        plan::UnionCache::Merged {
+            rejected: Some(_), ..
+        } => Some("damaged"),
+    }
 }
 
 /// The plan of the mount of every layer of `root`'s generation in force:
@@ -232,6 +250,8 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
             unreadable,
             blocked_entries,
             warnings: &warnings,
+            index_cache: &plan.index,
+            union_image: union_image(&plan.union),
         })?;
         return out.finish();
     }
@@ -300,6 +320,19 @@ pub fn run(args: &Args, path: &Path) -> Result<()> {
     out.line(format_args!("blocked entries: {}", blocked_entries.len()))?;
     for b in blocked_entries {
         out.line(format_args!("  {b}"))?;
+    }
+    let index = &plan.index;
+    if index.is_used() {
+        out.line(format_args!(
+            "index cache: {} of {} package(s) have an image ({} missing, {} stale, {} damaged); \
+             union image: {}",
+            index.hits,
+            index.hits + index.missing + index.stale + index.damaged,
+            index.missing,
+            index.stale,
+            index.damaged,
+            union_image(&plan.union).unwrap_or("none")
+        ))?;
     }
     out.finish()
 }
