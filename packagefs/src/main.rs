@@ -507,6 +507,7 @@ fn start(
         choice: p.generation,
         shine: &p.shine,
         index_cache: !(flags.no_index_cache || options.no_index_cache),
+        write_caches: true,
     };
     let mut plan = packagefs::load(&request, None)?;
     // Written once the mount is ready (by the set-up thread).

@@ -184,8 +184,12 @@ pub(crate) fn mount_plan(root: &Root) -> Result<Plan> {
         root: root.path().to_path_buf(),
         layers: Layer::ALL.to_vec(),
     };
-    plan::plan(&Request::new(&spec, GenerationChoice::Current), None)
-        .map_err(|e| CliError::refused(root.path(), e.to_string()))
+    let request = Request {
+        // A report writes nothing.
+        write_caches: false,
+        ..Request::new(&spec, GenerationChoice::Current)
+    };
+    plan::plan(&request, None).map_err(|e| CliError::refused(root.path(), e.to_string()))
 }
 
 /// `pkgctl status`.

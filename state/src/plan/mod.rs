@@ -82,6 +82,12 @@ pub struct Request<'a> {
     /// Whether a root with state opens its packages through the index
     /// cache ([`index_cache`]; `packagefs mount --no-index-cache` clears it).
     pub index_cache: bool,
+    /// Whether the plan may write the cache images it did not find: the
+    /// union image at once, the index images later ([`Plan::index_writes`]).
+    /// A mount of the current generation does; `pkgctl status`, which only
+    /// reports, does not (nor does a mount of an older generation, which
+    /// changes nothing on disk).
+    pub write_caches: bool,
 }
 
 impl<'a> Request<'a> {
@@ -92,6 +98,7 @@ impl<'a> Request<'a> {
             choice,
             shine: &[],
             index_cache: true,
+            write_caches: true,
         }
     }
 }
@@ -213,6 +220,9 @@ pub fn plan(request: &Request<'_>, previous: Option<&Tree>) -> Result<Plan, Plan
     let mut resolved = source::resolve_with(request.spec, request.choice)?;
     if !request.index_cache {
         resolved.index_dir = None;
+    }
+    if !request.write_caches {
+        resolved.index_writable = false;
     }
     plan_resolved(
         &resolved,
