@@ -285,6 +285,7 @@ fn planned(
         choice: GenerationChoice::Current,
         shine,
         index_cache: true,
+        write_caches: true,
     };
     let plan = plan::plan(&request, None).unwrap();
     let mut view = View::default();
