@@ -325,7 +325,8 @@ impl Heap {
         if let Some(c) = cache.get(key) {
             return Ok(c);
         }
-        let mut data: Arc<[u8]> = Arc::from(vec![0u8; self.chunk_len(index)]);
+        // Allocated in place (not a vector copied into an `Arc`).
+        let mut data: Arc<[u8]> = std::iter::repeat_n(0u8, self.chunk_len(index)).collect();
         let out = Arc::get_mut(&mut data).ok_or_else(|| Error::BadChunk {
             index,
             at: Location::Heap(index * CHUNK_SIZE as u64),

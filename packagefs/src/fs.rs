@@ -431,6 +431,24 @@ impl Snapshot {
 
     /// Read up to `size` bytes of file `ino` at `offset`.
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, FsError> {
+        let mut buf = Vec::new();
+        let n = self.read_into(ino, offset, size, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// [`Snapshot::read`] into `buf`, a buffer kept from one read to the
+    /// next: the bytes read are `buf[..n]` for the `n` returned. `buf` only
+    /// grows (zeroed once, to the largest read), so that a read writes each
+    /// byte once, without clearing or allocating a megabyte for every
+    /// request.
+    pub fn read_into(
+        &self,
+        ino: u64,
+        offset: u64,
+        size: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<usize, FsError> {
         let node = self.node(ino)?;
         let (Some(entry), Some(mp), Some(pkg)) =
             (node.entry_id(), node.package(), node.package_index())
@@ -438,7 +456,7 @@ impl Snapshot {
             // The root and synthetic shine-through directories.
             return Err(FsError::IsDir);
         };
-        self.read_entry(mp, entry, offset, size, Some(pkg), || node.path())
+        self.read_entry_into(mp, entry, offset, size, Some(pkg), || node.path(), buf)
     }
 
     /// Read up to `size` bytes at `offset` of file `entry` of package `mp`,
@@ -448,7 +466,11 @@ impl Snapshot {
     /// names the file in a read error's log line. A directory entry is
     /// `IsDir`, a symlink or an entry `mp` does not have `Invalid`: the one
     /// check of the kind on the read path.
-    pub fn read_entry(
+    ///
+    /// The bytes read are `buf[..n]` for the `n` returned (see
+    /// [`Snapshot::read_into`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_entry_into(
         &self,
         mp: &MountedPackage,
         entry: EntryId,
@@ -456,7 +478,8 @@ impl Snapshot {
         size: u32,
         pkg: Option<usize>,
         path: impl FnOnce() -> Vec<u8>,
-    ) -> Result<Vec<u8>, FsError> {
+        buf: &mut Vec<u8>,
+    ) -> Result<usize, FsError> {
         let toc = mp.package().toc();
         if usize::try_from(entry).map_or(true, |e| e >= toc.len()) {
             return Err(FsError::Invalid);
@@ -469,10 +492,13 @@ impl Snapshot {
         let data = toc.data(entry);
         let len = data.len();
         if offset >= len {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let n = usize::try_from((len - offset).min(u64::from(size))).map_err(|_| FsError::Io)?;
-        let mut buf = vec![0u8; n];
+        if buf.len() < n {
+            buf.resize(n, 0);
+        }
+        let buf = &mut buf[..n];
         match data {
             Data::Inline(bytes) => {
                 let start = usize::try_from(offset).map_err(|_| FsError::Io)?;
@@ -484,7 +510,7 @@ impl Snapshot {
                     Some(pkg) => self.fan_out(pkg, mp, base + offset, n),
                     None => 0..0,
                 };
-                self.read_heap(mp, base, size, offset, &mut buf, shared)
+                self.read_heap(mp, base, size, offset, buf, shared)
                     .map_err(|e| {
                         report_read_error(
                             mp,
@@ -498,7 +524,7 @@ impl Snapshot {
                 }
             }
         }
-        Ok(buf)
+        Ok(n)
     }
 
     /// Hand the chunks of a read of `len` heap bytes at `start` after its

@@ -371,6 +371,12 @@ fn negative_attr() -> FileAttr {
     }
 }
 
+thread_local! {
+    /// Each serving thread's read buffer, kept from one READ to the next
+    /// ([`Snapshot::read_into`]): at most one reply (1 MiB) a thread.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Run an operation that decodes package data, turning a panic (a bug)
 /// into EIO with a log line: the request is answered and the serving thread
 /// survives, where an unwinding panic would leave the caller hanging.
@@ -569,14 +575,18 @@ impl Filesystem for FuseFs {
         let fs = self.volume.current();
         // A file opened before a live change removed or updated it reads on
         // from its package, through its orphaned inode.
-        let read = || match fs.read(ino.0, offset, size) {
-            Err(FsError::Stale) => self.volume.read_orphan(&fs, ino.0, offset, size),
-            r => r,
-        };
-        match guarded("read", read) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(self.errno_for(e, ino)),
-        }
+        READ_BUF.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            let buf = &mut *buf;
+            let read = || match fs.read_into(ino.0, offset, size, buf) {
+                Err(FsError::Stale) => self.volume.read_orphan_into(&fs, ino.0, offset, size, buf),
+                r => r,
+            };
+            match guarded("read", read) {
+                Ok(n) => reply.data(&buf[..n]),
+                Err(e) => reply.error(self.errno_for(e, ino)),
+            }
+        });
     }
 
     fn flush(

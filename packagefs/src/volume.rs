@@ -142,6 +142,21 @@ impl Volume {
         offset: u64,
         size: u32,
     ) -> Result<Vec<u8>, FsError> {
+        let mut buf = Vec::new();
+        let n = self.read_orphan_into(current, ino, offset, size, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// [`Volume::read_orphan`] into `buf`, as [`Snapshot::read_into`] does.
+    pub fn read_orphan_into(
+        &self,
+        current: &Snapshot,
+        ino: u64,
+        offset: u64,
+        size: u32,
+        buf: &mut Vec<u8>,
+    ) -> Result<usize, FsError> {
         let content = self
             .orphans
             .lock()
@@ -149,9 +164,15 @@ impl Volume {
             .get(&ino)
             .and_then(|o| o.content.clone())
             .ok_or(FsError::Stale)?;
-        current.read_entry(&content.package, content.entry, offset, size, None, || {
-            content.path.clone()
-        })
+        current.read_entry_into(
+            &content.package,
+            content.entry,
+            offset,
+            size,
+            None,
+            || content.path.clone(),
+            buf,
+        )
     }
 
     /// Counts of what replaced snapshots still hold.

@@ -259,3 +259,32 @@ fn a_kept_shine_through_directory_is_not_invalidated_and_the_rest_is_sent() {
     assert!(told.contains(&format!("inode {d}")), "{told:?}");
     assert_eq!(told.len(), inv.entries.len() + inv.inodes.len());
 }
+
+#[test]
+fn a_kept_read_buffer_gives_exactly_the_bytes_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = package(dir.path(), "longername", &["a"]);
+    let short = package(dir.path(), "s", &["b"]);
+    let fs = Snapshot::new(
+        Tree::new(vec![long, short]).unwrap(),
+        None,
+        &FsConfig::default(),
+    )
+    .unwrap();
+    let (a, b) = (ino(&fs, "a").unwrap(), ino(&fs, "b").unwrap());
+    // A buffer holding older bytes: only the first `n` are the read's.
+    let mut buf = vec![0xaa; 64];
+    assert_eq!(fs.read_into(a, 0, 100, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"longername");
+    assert_eq!(fs.read_into(b, 0, 100, &mut buf), Ok(1));
+    assert_eq!(&buf[..1], b"s");
+    assert_eq!(fs.read_into(a, 6, 100, &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"name");
+    assert_eq!(fs.read_into(a, 10, 100, &mut buf), Ok(0));
+    assert_eq!(buf.len(), 64, "the buffer is neither shrunk nor cleared");
+    // A buffer too small grows to the read.
+    let mut small = Vec::new();
+    assert_eq!(fs.read_into(a, 2, 5, &mut small), Ok(5));
+    assert_eq!(small, b"ngern");
+    assert_eq!(fs.read(a, 0, 4).unwrap(), b"long");
+}
