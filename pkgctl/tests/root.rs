@@ -407,13 +407,9 @@ fn gc_keeps_the_newest_and_pinned_generations() {
     assert!(err.contains("generation 3 does not exist"), "{err}");
 }
 
-#[test]
-fn gc_says_how_many_index_images_it_removed() {
-    let env = Env::new();
-    env.init();
-    ok(&env.add(&[], &[BASE])); // 2
-    ok(&env.add(&["--layer", "user"], &[USER])); // 3
-                                                 // The images a mount of generation 3 writes once it is ready.
+/// Plan a mount of the current generation of `env`'s root and write its
+/// index images, as the daemon does once the mount is ready; how many.
+fn write_index_images(env: &Env) -> usize {
     let spec = state::plan::MountSpec::Root {
         root: env.root(),
         layers: state::Layer::ALL.to_vec(),
@@ -421,7 +417,17 @@ fn gc_says_how_many_index_images_it_removed() {
     let request = state::plan::Request::new(&spec, state::plan::GenerationChoice::Current);
     let mut plan = state::plan::plan(&request, None).unwrap();
     plan.write_index_images();
-    assert_eq!(plan.index.written, 2, "{:?}", plan.index);
+    plan.index.written
+}
+
+#[test]
+fn gc_says_how_many_index_images_it_removed() {
+    let env = Env::new();
+    env.init();
+    ok(&env.add(&[], &[BASE])); // 2
+    ok(&env.add(&["--layer", "user"], &[USER])); // 3
+                                                 // The images a mount of generation 3 writes once it is ready.
+    assert_eq!(write_index_images(&env), 2);
     ok(&env.r(&["remove", "hello_user"])); // 4
     let out = ok(&env.r(&["gc", "--keep", "1"]));
     assert!(
@@ -471,14 +477,7 @@ fn status_says_what_the_index_cache_holds_and_writes_no_index_image() {
         "status wrote an image"
     );
     // The images a mount writes once it is ready.
-    let spec = state::plan::MountSpec::Root {
-        root: env.root(),
-        layers: state::Layer::ALL.to_vec(),
-    };
-    let request = state::plan::Request::new(&spec, state::plan::GenerationChoice::Current);
-    state::plan::plan(&request, None)
-        .unwrap()
-        .write_index_images();
+    assert_eq!(write_index_images(&env), 2);
     assert_eq!(index_images(&env), 2);
     let v = env.json(&["status", "--json"]);
     assert_eq!(v["index_cache"]["hits"], 2, "{v}");
