@@ -218,3 +218,37 @@ fn a_full_index_directory_leaves_the_mount_whole_with_one_warning() {
         .collect();
     assert_eq!(left, ["filler"], "{left:?}");
 }
+
+/// A package dropped into a live root gets its image once it is served,
+/// and the next mount opens every package from its image.
+#[test]
+fn a_package_added_while_mounted_gets_its_image_after_the_swap() {
+    let s = Scratch::new();
+    let (root, _) = s.root_with(&["alpha", "beta"]);
+    let m = PackagefsMount::new(&[&root], &["-v"]);
+    m.log_when("the first images written", |l| {
+        write_line(l).is_some_and(|l| l.contains("2 written, 0 not written"))
+    });
+    assert_eq!(images(&root).len(), 2);
+    fs::copy(
+        s.package("gamma", &[]),
+        root.join("system/packages/gamma-1.0-1-any.hpkg"),
+    )
+    .unwrap();
+    let log = m.log_when("gamma's image written", |l| {
+        write_line(l).is_some_and(|l| l.contains("1 written, 0 not written"))
+    });
+    // Written after the new tree was served, not before.
+    let served = log.find("now serving generation").expect("a swap");
+    let written = log.find("1 written, 0 not written").unwrap();
+    assert!(written > served, "{log}");
+    assert_eq!(
+        state_common::files(m.path()),
+        state_common::expected(&["alpha", "beta", "gamma"])
+    );
+    assert_eq!(images(&root).len(), 3);
+    m.unmount();
+    let (_, log) = mount_and_list(&root, &[]);
+    let line = cache_line(&log).unwrap_or_else(|| panic!("no cache line in\n{log}"));
+    assert!(line.contains("3 hits, 0 missing"), "{line}");
+}
